@@ -1,0 +1,17 @@
+"""flax_lrn: Local Response Normalization for JAX and Flax.
+
+The functional core is :func:`lrn`; :class:`LRN` wraps it as a Flax linen
+module and :class:`flax_lrn.nnx.LRN` as a Flax NNX module.
+"""
+
+from flax_lrn import nnx
+from flax_lrn._linen import LRN
+from flax_lrn._lrn import lrn
+
+__version__ = "0.1.0"
+
+__all__ = (
+    "LRN",
+    "lrn",
+    "nnx",
+)

@@ -1,0 +1,221 @@
+"""The functional core: one implementation of the LRN maths."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.typing import ArrayLike, DTypeLike
+
+from flax_lrn import _validation
+
+Window = int | tuple[int, int]
+
+# The hyper-parameters of `lrn`, in signature order. The module wrappers keep
+# fields of these names and forward them all, so the three entry points cannot
+# drift apart.
+HYPERPARAMETERS = (
+    "window",
+    "alpha",
+    "beta",
+    "k",
+    "alpha_scaling",
+    "mode",
+    "channel_axis",
+    "spatial_axes",
+    "dtype",
+)
+
+
+def lrn(
+    x: ArrayLike,
+    window: Window = 5,
+    *,
+    alpha: ArrayLike = 1e-4,
+    beta: ArrayLike = 0.75,
+    k: ArrayLike = 2.0,
+    alpha_scaling: Literal["none", "size"] = "none",
+    mode: Literal["across_channels", "within_channel"] = "across_channels",
+    channel_axis: int = -1,
+    spatial_axes: Sequence[int] | None = None,
+    dtype: DTypeLike | None = None,
+) -> jax.Array:
+  r"""Local Response Normalization (Krizhevsky et al., 2012, §3.3).
+
+  Divides each activation by a power of the sum of squares in a window
+  around it:
+
+  .. math::
+
+     y_i = x_i \, \bigl(k + a \textstyle\sum_{j \in W(i)} x_j^2\bigr)^{-\beta}
+
+  where ``a = alpha`` (``alpha_scaling='none'``) or ``alpha`` divided by the
+  number of elements in the window (``alpha_scaling='size'``). The sum is
+  zero-padded: a window that runs past the edge of the array holds fewer
+  terms, and the divisor of ``alpha`` never changes.
+
+  * ``mode='across_channels'`` (AlexNet, GoogLeNet): the window runs along
+    ``channel_axis`` from ``i - before`` to ``i + after``.
+  * ``mode='within_channel'`` (Caffe's ``WITHIN_CHANNEL``): the window is
+    ``(before + after + 1)`` wide along every axis in ``spatial_axes``, inside
+    one channel, so an ``n x n`` window for images.
+
+  The window sum is ``lax.reduce_window``, a linear operation, so the
+  function can be jitted, vmapped, differentiated in forward and reverse
+  mode to any order, rematerialized and partitioned by XLA across devices.
+  The sum of squares accumulates in float32 (or float64 for float64 input),
+  since ``x**2`` overflows float16 once ``|x| > 256``.
+
+  Each framework's convention maps onto these parameters (see
+  :mod:`flax_lrn.compat` for front ends with the upstream names):
+
+  ===========================  ===========================  ==============
+  convention                   ``window``                   alpha_scaling
+  ===========================  ===========================  ==============
+  TensorFlow ``depth_radius``  ``(r, r)``                   ``'none'``
+  PyTorch ``size=n``           ``(n // 2, (n - 1) // 2)``   ``'size'``
+  ONNX, cuDNN ``size=n``       ``n``                        ``'size'``
+  Caffe ``local_size=n``       ``n`` (odd)                  ``'size'``
+  AlexNet paper ``n``          ``n`` (odd)                  ``'none'``
+  ===========================  ===========================  ==============
+
+  Args:
+    x: the input, of a real floating dtype. For ``'across_channels'`` any
+      rank ``>= 1``; for ``'within_channel'`` at least one spatial axis.
+    window: the window along each normalized axis, as a size ``n >= 1``
+      (``n`` elements; an even window holds its extra element *after* the
+      centre, as in ONNX and cuDNN) or as explicit extents
+      ``(before, after)``, each ``>= 0`` (``(n // 2, (n - 1) // 2)`` puts the
+      extra element before the centre, as PyTorch does). Windows wider than
+      the axis are fine. Defaults to 5, as in AlexNet.
+    alpha: the scaling of the sum of squares, finite and ``>= 0``. Defaults
+      to ``1e-4``, as in AlexNet.
+    beta: the exponent, finite and ``>= 0``. ``0.5``, ``0.75``, ``1`` and a
+      few others use ``rsqrt``/``sqrt``/reciprocal instead of a general
+      power when given as Python numbers. Defaults to ``0.75``.
+    k: the additive constant, finite and ``>= 0``. With ``k = 0`` a window
+      of zeros gives ``0 * inf = nan``, as in every framework. Defaults to
+      ``2.0``, as in AlexNet.
+    alpha_scaling: ``'none'`` uses ``alpha`` as given (TensorFlow, AlexNet
+      as written); ``'size'`` divides it by the number of elements in the
+      window, ``n`` across channels and ``n ** len(spatial_axes)`` within
+      (PyTorch, Caffe, ONNX, cuDNN, oneDNN).
+    mode: ``'across_channels'`` or ``'within_channel'``.
+    channel_axis: the channel axis. Defaults to ``-1`` (NHWC, Flax's layout);
+      use ``1`` for NCHW.
+    spatial_axes: for ``'within_channel'``, the axes the window spans.
+      Defaults to every axis except the first (batch) axis and
+      ``channel_axis``; pass it for unbatched input. Must be ``None`` for
+      ``'across_channels'``.
+    dtype: the output dtype. Defaults to the input's dtype.
+
+  Returns:
+    An array of the shape of ``x`` and dtype ``dtype`` (or ``x.dtype``).
+
+  Raises:
+    TypeError: if ``x`` is not of a real floating dtype, or a parameter has
+      the wrong type.
+    ValueError: if an axis is out of range, the window is empty or has a
+      negative extent, a hyper-parameter is negative or not finite, or the
+      input has no spatial axis for ``'within_channel'``.
+
+  Example::
+
+    >>> import jax.numpy as jnp
+    >>> import flax_lrn
+    >>> x = 2.0 * jnp.ones((1, 1, 1, 3))
+    >>> flax_lrn.lrn(x, window=(1, 1), alpha=1.0, beta=1.0, k=0.0)
+    Array([[[[0.25      , 0.16666667, 0.25      ]]]], dtype=float32)
+  """
+  before, after = _validation.check_window(window)
+  mode = _validation.check_mode(mode)
+  alpha_scaling = _validation.check_alpha_scaling(alpha_scaling)
+  _validation.check_nonnegative("alpha", alpha, "the scale of the sum")
+  beta_value = _validation.check_nonnegative("beta", beta, "the exponent")
+  _validation.check_nonnegative("k", k, "the additive constant")
+  out_dtype = _validation.check_out_dtype(dtype)
+  x = _validation.check_input(x)
+  if out_dtype is None:
+    out_dtype = x.dtype
+
+  ndim = x.ndim
+  if ndim < 1:
+    raise ValueError(
+        "x must have rank >= 1 (it needs a channel axis), got a scalar."
+    )
+  channel_axis = _validation.normalize_axis("channel_axis", channel_axis, ndim)
+  if mode == "across_channels":
+    if spatial_axes is not None:
+      raise ValueError(
+          "spatial_axes only applies to mode='within_channel', got"
+          f" spatial_axes={spatial_axes!r} with mode='across_channels'."
+      )
+    axes = (channel_axis,)
+  else:
+    axes = _validation.check_spatial_axes(spatial_axes, channel_axis, ndim)
+
+  if x.size == 0:
+    return jnp.zeros(x.shape, out_dtype)
+
+  compute_dtype = jnp.promote_types(x.dtype, jnp.float32)
+  if alpha_scaling == "size":
+    alpha = alpha / (before + after + 1) ** len(axes)
+  # Hyper-parameters take the compute dtype, so a NumPy float64 scalar does
+  # not promote float32 work to float64 when x64 is enabled.
+  alpha = jnp.asarray(alpha, compute_dtype)
+  k = jnp.asarray(k, compute_dtype)
+  xc = x.astype(compute_dtype)
+  s = k + alpha * _window_sum(xc * xc, axes, before, after)
+  y = xc * _inverse_power(s, beta if beta_value is None else beta_value)
+  return y.astype(out_dtype)
+
+
+def _window_sum(
+    x2: jax.Array, axes: tuple[int, ...], before: int, after: int
+) -> jax.Array:
+  """Zero-padded sliding-window sum of ``x2`` along each axis in ``axes``.
+
+  A box sum is separable, so a multi-axis window is a chain of 1-D sums:
+  ``len(axes) * n`` adds per element instead of ``n ** len(axes)``.
+  """
+  for axis in axes:
+    dims = [1] * x2.ndim
+    dims[axis] = before + after + 1
+    pads = [(0, 0)] * x2.ndim
+    pads[axis] = (before, after)
+    # A literal 0. and lax.add select reduce_window_sum, which is linear and
+    # has a transpose rule; any other init or computation breaks reverse mode.
+    x2 = lax.reduce_window(x2, 0.0, lax.add, dims, (1,) * x2.ndim, pads)
+  return x2
+
+
+def _inverse_power(s: jax.Array, beta: Any) -> jax.Array:
+  """``s ** -beta``, with square-root and reciprocal forms for common betas.
+
+  ``exp(-beta * log(s))`` costs two transcendentals per element; the betas
+  used in practice (0.75 in AlexNet, 0.5 in TensorFlow, 1) are cheaper and
+  more accurate through ``rsqrt``, ``sqrt`` and division, as cuDNN and oneDNN
+  compute them.
+  """
+  if isinstance(beta, float):
+    if beta == 0.0:
+      return jnp.ones_like(s)
+    if beta == 0.5:
+      return lax.rsqrt(s)
+    if beta == 0.75:
+      r = lax.rsqrt(s)
+      return r * lax.sqrt(r)
+    if beta == 1.0:
+      return 1.0 / s
+    if beta == 0.25:
+      return lax.sqrt(lax.rsqrt(s))
+    if beta == 1.5:
+      r = lax.rsqrt(s)
+      return r * r * r
+    if beta == 2.0:
+      r = 1.0 / s
+      return r * r
+  return lax.pow(s, -jnp.asarray(beta, s.dtype))
