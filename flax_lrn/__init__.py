@@ -11,7 +11,7 @@ from flax_lrn._lrn import lrn
 __version__ = "0.1.0"
 
 __all__ = (
-    "LRN",
-    "lrn",
-    "nnx",
+  "LRN",
+  "lrn",
+  "nnx",
 )

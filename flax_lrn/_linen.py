@@ -46,6 +46,8 @@ class LRN(nn.Module):
     spatial_axes: the axes of the within-channel window (default: all but
       the first axis and the channel axis).
     dtype: the dtype of the output (default: the input's).
+    axis_name: inside ``jax.shard_map``, the mesh axis the channel axis is
+      split over (see :func:`flax_lrn.lrn`); ``None`` under ``jax.jit``.
   """
 
   window: _lrn.Window = 5
@@ -57,6 +59,7 @@ class LRN(nn.Module):
   channel_axis: int = -1
   spatial_axes: Sequence[int] | None = None
   dtype: Dtype | None = None
+  axis_name: str | None = None
 
   def __call__(self, x: ArrayLike) -> jax.Array:
     """Normalizes ``x``.

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.typing import ArrayLike, DTypeLike
 
-from flax_lrn import _validation
+from flax_lrn import _halo, _validation
 
 Window = int | tuple[int, int]
 
@@ -18,30 +18,32 @@ Window = int | tuple[int, int]
 # fields of these names and forward them all, so the three entry points cannot
 # drift apart.
 HYPERPARAMETERS = (
-    "window",
-    "alpha",
-    "beta",
-    "k",
-    "alpha_scaling",
-    "mode",
-    "channel_axis",
-    "spatial_axes",
-    "dtype",
+  "window",
+  "alpha",
+  "beta",
+  "k",
+  "alpha_scaling",
+  "mode",
+  "channel_axis",
+  "spatial_axes",
+  "dtype",
+  "axis_name",
 )
 
 
 def lrn(
-    x: ArrayLike,
-    window: Window = 5,
-    *,
-    alpha: ArrayLike = 1e-4,
-    beta: ArrayLike = 0.75,
-    k: ArrayLike = 2.0,
-    alpha_scaling: Literal["none", "size"] = "none",
-    mode: Literal["across_channels", "within_channel"] = "across_channels",
-    channel_axis: int = -1,
-    spatial_axes: Sequence[int] | None = None,
-    dtype: DTypeLike | None = None,
+  x: ArrayLike,
+  window: Window = 5,
+  *,
+  alpha: ArrayLike = 1e-4,
+  beta: ArrayLike = 0.75,
+  k: ArrayLike = 2.0,
+  alpha_scaling: Literal["none", "size"] = "none",
+  mode: Literal["across_channels", "within_channel"] = "across_channels",
+  channel_axis: int = -1,
+  spatial_axes: Sequence[int] | None = None,
+  dtype: DTypeLike | None = None,
+  axis_name: str | None = None,
 ) -> jax.Array:
   r"""Local Response Normalization (Krizhevsky et al., 2012, §3.3).
 
@@ -111,6 +113,12 @@ def lrn(
       ``channel_axis``; pass it for unbatched input. Must be ``None`` for
       ``'across_channels'``.
     dtype: the output dtype. Defaults to the input's dtype.
+    axis_name: inside ``jax.shard_map``, the mesh axis over which
+      ``channel_axis`` is split. Each device then exchanges the ``before`` and
+      ``after`` edge channels with its neighbours (``lax.ppermute``) so the
+      result equals the unsplit computation. Under plain ``jax.jit`` with
+      sharded inputs leave it ``None``: XLA inserts the exchange itself. Not
+      needed for ``'within_channel'``, whose window stays inside a channel.
 
   Returns:
     An array of the shape of ``x`` and dtype ``dtype`` (or ``x.dtype``).
@@ -144,14 +152,14 @@ def lrn(
   ndim = x.ndim
   if ndim < 1:
     raise ValueError(
-        "x must have rank >= 1 (it needs a channel axis), got a scalar."
+      "x must have rank >= 1 (it needs a channel axis), got a scalar."
     )
   channel_axis = _validation.normalize_axis("channel_axis", channel_axis, ndim)
   if mode == "across_channels":
     if spatial_axes is not None:
       raise ValueError(
-          "spatial_axes only applies to mode='within_channel', got"
-          f" spatial_axes={spatial_axes!r} with mode='across_channels'."
+        "spatial_axes only applies to mode='within_channel', got"
+        f" spatial_axes={spatial_axes!r} with mode='across_channels'."
       )
     axes = (channel_axis,)
   else:
@@ -159,6 +167,21 @@ def lrn(
 
   if x.size == 0:
     return jnp.zeros(x.shape, out_dtype)
+
+  if axis_name is not None and mode == "across_channels":
+    local = x.shape[channel_axis]
+    x = _halo.with_halo(x, channel_axis, before, after, axis_name)
+    y = lrn(
+      x,
+      (before, after),
+      alpha=alpha,
+      beta=beta,
+      k=k,
+      alpha_scaling=alpha_scaling,
+      channel_axis=channel_axis,
+      dtype=dtype,
+    )
+    return lax.slice_in_dim(y, before, before + local, axis=channel_axis)
 
   compute_dtype = jnp.promote_types(x.dtype, jnp.float32)
   if alpha_scaling == "size":
@@ -174,7 +197,7 @@ def lrn(
 
 
 def _window_sum(
-    x2: jax.Array, axes: tuple[int, ...], before: int, after: int
+  x2: jax.Array, axes: tuple[int, ...], before: int, after: int
 ) -> jax.Array:
   """Zero-padded sliding-window sum of ``x2`` along each axis in ``axes``.
 

@@ -29,10 +29,10 @@ def check_mode(mode: Any) -> str:
 def check_alpha_scaling(alpha_scaling: Any) -> str:
   if not isinstance(alpha_scaling, str) or alpha_scaling not in ALPHA_SCALINGS:
     raise ValueError(
-        f"alpha_scaling must be one of {ALPHA_SCALINGS} ('none': alpha is"
-        " used as given, as in TensorFlow and the AlexNet paper; 'size':"
-        " alpha is divided by the number of elements in the window, as in"
-        f" PyTorch, Caffe and ONNX), got {alpha_scaling!r}."
+      f"alpha_scaling must be one of {ALPHA_SCALINGS} ('none': alpha is"
+      " used as given, as in TensorFlow and the AlexNet paper; 'size':"
+      " alpha is divided by the number of elements in the window, as in"
+      f" PyTorch, Caffe and ONNX), got {alpha_scaling!r}."
     )
   return alpha_scaling
 
@@ -44,7 +44,7 @@ def _as_int(name: str, value: Any) -> int:
     return operator.index(value)
   except TypeError:
     raise TypeError(
-        f"{name} must be an int, got {value!r} of type {type(value).__name__}."
+      f"{name} must be an int, got {value!r} of type {type(value).__name__}."
     ) from None
 
 
@@ -66,15 +66,14 @@ def check_window(window: Any) -> tuple[int, int]:
   if isinstance(window, (tuple, list)):
     if len(window) != 2:
       raise ValueError(
-          "window must be an int size or a pair (before, after) of"
-          f" extents, got a sequence of length {len(window)}: {window!r}."
+        "window must be an int size or a pair (before, after) of"
+        f" extents, got a sequence of length {len(window)}: {window!r}."
       )
     before = _as_int("window[0] (before)", window[0])
     after = _as_int("window[1] (after)", window[1])
     if before < 0 or after < 0:
       raise ValueError(
-          "window extents (before, after) must be >= 0, got"
-          f" {(before, after)!r}."
+        f"window extents (before, after) must be >= 0, got {(before, after)!r}."
       )
     return before, after
   size = _as_int("window", window)
@@ -92,14 +91,14 @@ def static_scalar(name: str, value: Any) -> float | None:
   if isinstance(value, jax.core.Tracer):
     if jnp.ndim(value) != 0:
       raise ValueError(
-          f"{name} must be a scalar, got a traced array of shape"
-          f" {jnp.shape(value)}."
+        f"{name} must be a scalar, got a traced array of shape"
+        f" {jnp.shape(value)}."
       )
     if not jnp.issubdtype(value.dtype, jnp.floating) and not jnp.issubdtype(
-        value.dtype, jnp.integer
+      value.dtype, jnp.integer
     ):
       raise TypeError(
-          f"{name} must be a real number, got a traced {value.dtype} value."
+        f"{name} must be a real number, got a traced {value.dtype} value."
       )
     return None
   if isinstance(value, bool) or isinstance(value, np.bool_):
@@ -108,12 +107,12 @@ def static_scalar(name: str, value: Any) -> float | None:
   if arr.ndim != 0:
     raise ValueError(f"{name} must be a scalar, got shape {arr.shape}.")
   if not (
-      np.issubdtype(arr.dtype, np.floating)
-      or np.issubdtype(arr.dtype, np.integer)
-      or arr.dtype == jnp.bfloat16
+    np.issubdtype(arr.dtype, np.floating)
+    or np.issubdtype(arr.dtype, np.integer)
+    or arr.dtype == jnp.bfloat16
   ):
     raise TypeError(
-        f"{name} must be a real number, got {value!r} of dtype {arr.dtype}."
+      f"{name} must be a real number, got {value!r} of dtype {arr.dtype}."
     )
   return float(arr)
 
@@ -138,8 +137,8 @@ def check_input(x: Any, name: str = "x") -> jax.Array:
   dtype = arr.dtype
   if not jnp.issubdtype(dtype, jnp.floating):
     raise TypeError(
-        f"{name} must have a real floating dtype (float16, bfloat16, float32"
-        f" or float64), got {dtype}. Cast it first, e.g. x.astype(jnp.float32)."
+      f"{name} must have a real floating dtype (float16, bfloat16, float32"
+      f" or float64), got {dtype}. Cast it first, e.g. x.astype(jnp.float32)."
     )
   return arr
 
@@ -153,8 +152,8 @@ def check_out_dtype(dtype: Any) -> Any:
     raise TypeError(f"dtype must be a floating dtype or None, got {dtype!r}.")
   if not jnp.issubdtype(dt, jnp.floating):
     raise TypeError(
-        f"dtype must be a real floating dtype or None, got {dt}. LRN output"
-        " is fractional, so an integer, bool or complex dtype would be wrong."
+      f"dtype must be a real floating dtype or None, got {dt}. LRN output"
+      " is fractional, so an integer, bool or complex dtype would be wrong."
     )
   return dt
 
@@ -163,14 +162,14 @@ def normalize_axis(name: str, axis: Any, ndim: int) -> int:
   axis = _as_int(name, axis)
   if not -ndim <= axis < ndim:
     raise ValueError(
-        f"{name}={axis} is out of range for an input of rank {ndim}; allowed"
-        f" values are {-ndim} to {ndim - 1}."
+      f"{name}={axis} is out of range for an input of rank {ndim}; allowed"
+      f" values are {-ndim} to {ndim - 1}."
     )
   return axis % ndim
 
 
 def check_spatial_axes(
-    spatial_axes: Sequence[int] | None, channel_axis: int, ndim: int
+  spatial_axes: Sequence[int] | None, channel_axis: int, ndim: int
 ) -> tuple[int, ...]:
   """Resolves the spatial axes of the within-channel window.
 
@@ -180,19 +179,19 @@ def check_spatial_axes(
     axes = tuple(a for a in range(1, ndim) if a != channel_axis)
     if not axes:
       raise ValueError(
-          "mode='within_channel' needs at least one spatial axis besides the"
-          f" batch axis 0 and channel_axis={channel_axis}, but the input has"
-          f" rank {ndim}. Pass spatial_axes explicitly for unbatched input"
-          " (e.g. spatial_axes=(0, 1) for an HWC image)."
+        "mode='within_channel' needs at least one spatial axis besides the"
+        f" batch axis 0 and channel_axis={channel_axis}, but the input has"
+        f" rank {ndim}. Pass spatial_axes explicitly for unbatched input"
+        " (e.g. spatial_axes=(0, 1) for an HWC image)."
       )
     return axes
   if isinstance(spatial_axes, (int, np.integer)) and not isinstance(
-      spatial_axes, bool
+    spatial_axes, bool
   ):
     spatial_axes = (spatial_axes,)
   if not isinstance(spatial_axes, Sequence) or isinstance(spatial_axes, str):
     raise TypeError(
-        f"spatial_axes must be a sequence of ints or None, got {spatial_axes!r}."
+      f"spatial_axes must be a sequence of ints or None, got {spatial_axes!r}."
     )
   if not spatial_axes:
     raise ValueError("spatial_axes must name at least one axis, got ().")
@@ -201,7 +200,7 @@ def check_spatial_axes(
     raise ValueError(f"spatial_axes must be distinct, got {spatial_axes!r}.")
   if channel_axis in axes:
     raise ValueError(
-        f"spatial_axes {spatial_axes!r} include the channel axis"
-        f" {channel_axis}; the within-channel window runs inside one channel."
+      f"spatial_axes {spatial_axes!r} include the channel axis"
+      f" {channel_axis}; the within-channel window runs inside one channel."
     )
   return tuple(sorted(axes))

@@ -42,20 +42,23 @@ class LRN(nnx.Module):
     spatial_axes: the axes of the within-channel window (default: all but
       the first axis and the channel axis).
     dtype: the dtype of the output (default: the input's).
+    axis_name: inside ``jax.shard_map``, the mesh axis the channel axis is
+      split over (see :func:`flax_lrn.lrn`); ``None`` under ``jax.jit``.
   """
 
   def __init__(
-      self,
-      window: _lrn.Window = 5,
-      *,
-      alpha: float = 1e-4,
-      beta: float = 0.75,
-      k: float = 2.0,
-      alpha_scaling: str = "none",
-      mode: str = "across_channels",
-      channel_axis: int = -1,
-      spatial_axes: Sequence[int] | None = None,
-      dtype: DTypeLike | None = None,
+    self,
+    window: _lrn.Window = 5,
+    *,
+    alpha: float = 1e-4,
+    beta: float = 0.75,
+    k: float = 2.0,
+    alpha_scaling: str = "none",
+    mode: str = "across_channels",
+    channel_axis: int = -1,
+    spatial_axes: Sequence[int] | None = None,
+    dtype: DTypeLike | None = None,
+    axis_name: str | None = None,
   ):
     self.window = window
     self.alpha = alpha
@@ -66,6 +69,7 @@ class LRN(nnx.Module):
     self.channel_axis = channel_axis
     self.spatial_axes = spatial_axes
     self.dtype = dtype
+    self.axis_name = axis_name
 
   def __call__(self, x: ArrayLike) -> jax.Array:
     """Normalizes ``x``.

@@ -28,13 +28,13 @@ def window_sum(x2: np.ndarray, axes, before: int, after: int) -> np.ndarray:
 
 
 def lrn(
-    x,
-    before: int,
-    after: int,
-    a_eff: float,
-    k: float,
-    beta: float,
-    axes=(-1,),
+  x,
+  before: int,
+  after: int,
+  a_eff: float,
+  k: float,
+  beta: float,
+  axes=(-1,),
 ) -> np.ndarray:
   """``x * (k + a_eff * S) ** -beta`` in float64, ``S`` the window sum."""
   x = np.asarray(x, np.float64)

@@ -1,0 +1,49 @@
+"""Halo exchange for a channel axis split across a `shard_map` mesh axis."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+
+def _neighbour_blocks(x: jax.Array, axis_name: str, shift: int, n: int):
+  """The ``n`` blocks ``shift, 2*shift, ...`` positions away, nearest first.
+
+  Devices past either end of the mesh axis receive zeros from ``ppermute``,
+  which is exactly the zero padding of the unsplit array.
+  """
+  size = lax.axis_size(axis_name)
+  blocks = []
+  for hop in range(1, n + 1):
+    d = hop * shift
+    perm = [(i, i + d) for i in range(size) if 0 <= i + d < size]
+    blocks.append(lax.ppermute(x, axis_name, perm))
+  return blocks
+
+
+def with_halo(
+  x: jax.Array, axis: int, before: int, after: int, axis_name: str
+) -> jax.Array:
+  """Extends the local block with ``before``/``after`` neighbouring slices.
+
+  Inside ``shard_map``, ``x`` is this device's block of an array split along
+  ``axis`` over ``axis_name``. The result prepends the last ``before`` slices
+  that precede it in the full array and appends the first ``after`` that
+  follow it (zeros beyond the ends), so a window of those extents computed
+  on the result and cropped back equals the unsplit computation.
+  """
+  local = x.shape[axis]
+  parts = []
+  if before:
+    hops = -(-before // local)
+    left = _neighbour_blocks(x, axis_name, 1, hops)[::-1]
+    left = jnp.concatenate(left, axis)
+    parts.append(lax.slice_in_dim(left, hops * local - before, None, axis=axis))
+  parts.append(x)
+  if after:
+    hops = -(-after // local)
+    right = _neighbour_blocks(x, axis_name, -1, hops)
+    right = jnp.concatenate(right, axis)
+    parts.append(lax.slice_in_dim(right, 0, after, axis=axis))
+  return jnp.concatenate(parts, axis) if len(parts) > 1 else x
