@@ -101,7 +101,7 @@ def static_scalar(name: str, value: Any) -> float | None:
         f"{name} must be a real number, got a traced {value.dtype} value."
       )
     return None
-  if isinstance(value, bool) or isinstance(value, np.bool_):
+  if isinstance(value, (bool, np.bool_)):
     raise TypeError(f"{name} must be a real number, got the bool {value!r}.")
   arr = np.asarray(value)
   if arr.ndim != 0:
@@ -127,13 +127,15 @@ def check_nonnegative(name: str, value: Any, meaning: str) -> float | None:
 
 def check_input(x: Any, name: str = "x") -> jax.Array:
   """Converts ``x`` to an array and checks it has a real floating dtype."""
-  if isinstance(x, jax.core.Tracer) or isinstance(x, jax.Array):
+  if isinstance(x, (jax.core.Tracer, jax.Array)):
     arr = x
   else:
     try:
       arr = jnp.asarray(x)
     except TypeError as e:
-      raise TypeError(f"{name} must be an array, got {type(x).__name__}: {e}")
+      raise TypeError(
+        f"{name} must be an array, got {type(x).__name__}: {e}"
+      ) from None
   dtype = arr.dtype
   if not jnp.issubdtype(dtype, jnp.floating):
     raise TypeError(
@@ -149,7 +151,9 @@ def check_out_dtype(dtype: Any) -> Any:
   try:
     dt = jnp.dtype(dtype)
   except TypeError:
-    raise TypeError(f"dtype must be a floating dtype or None, got {dtype!r}.")
+    raise TypeError(
+      f"dtype must be a floating dtype or None, got {dtype!r}."
+    ) from None
   if not jnp.issubdtype(dt, jnp.floating):
     raise TypeError(
       f"dtype must be a real floating dtype or None, got {dt}. LRN output"
