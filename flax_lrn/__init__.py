@@ -4,7 +4,7 @@ The functional core is :func:`lrn`; :class:`LRN` wraps it as a Flax linen
 module and :class:`flax_lrn.nnx.LRN` as a Flax NNX module.
 """
 
-from flax_lrn import nnx
+from flax_lrn import compat, nnx
 from flax_lrn._linen import LRN
 from flax_lrn._lrn import lrn
 
@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 
 __all__ = (
   "LRN",
+  "compat",
   "lrn",
   "nnx",
 )

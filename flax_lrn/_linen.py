@@ -9,7 +9,7 @@ import jax
 from flax.typing import Dtype
 from jax.typing import ArrayLike
 
-from flax_lrn import _lrn
+from flax_lrn import _conventions, _lrn
 
 
 class LRN(nn.Module):
@@ -60,6 +60,220 @@ class LRN(nn.Module):
   spatial_axes: Sequence[int] | None = None
   dtype: Dtype | None = None
   axis_name: str | None = None
+
+  @classmethod
+  def from_tensorflow(
+    cls,
+    depth_radius: int = 5,
+    bias: float = 1.0,
+    alpha: float = 1.0,
+    beta: float = 0.5,
+    *,
+    channel_axis: int = -1,
+    dtype: Dtype | None = None,
+    axis_name: str | None = None,
+    name: str | None = None,
+  ) -> LRN:
+    """The layer that computes ``tf.nn.local_response_normalization``.
+
+    Takes TensorFlow's parameters and defaults verbatim (window
+    ``2 * depth_radius + 1``, alpha not divided); see
+    :func:`flax_lrn.compat.tensorflow`.
+
+    Args:
+      depth_radius: the half-width of the window, ``>= 0``.
+      bias: the additive constant.
+      alpha: the scale of the sum of squares, used as given.
+      beta: the exponent.
+      channel_axis: the channel axis (TensorFlow's NHWC: -1).
+      dtype: the dtype of the output (default: the input's).
+      axis_name: see :func:`flax_lrn.lrn`.
+      name: the module name.
+
+    Returns:
+      An :class:`LRN` with the equivalent fields.
+
+    Raises:
+      TypeError, ValueError: if ``depth_radius`` is not an int ``>= 0``.
+
+    Example::
+
+      >>> import flax_lrn
+      >>> layer = flax_lrn.LRN.from_tensorflow(depth_radius=2, alpha=2e-5)
+      >>> layer.window, layer.alpha, layer.alpha_scaling, layer.channel_axis
+      ((2, 2), 2e-05, 'none', -1)
+    """
+    conv = _conventions.tensorflow(depth_radius, bias, alpha, beta)
+    return cls(
+      **conv,
+      channel_axis=channel_axis,
+      dtype=dtype,
+      axis_name=axis_name,
+      name=name,
+    )
+
+  @classmethod
+  def from_torch(
+    cls,
+    size: int,
+    alpha: float = 1e-4,
+    beta: float = 0.75,
+    k: float = 1.0,
+    *,
+    channel_axis: int = 1,
+    dtype: Dtype | None = None,
+    axis_name: str | None = None,
+    name: str | None = None,
+  ) -> LRN:
+    """The layer that computes ``torch.nn.LocalResponseNorm(size, ...)``.
+
+    Takes PyTorch's parameters and defaults verbatim (alpha divided by
+    ``size``; an even window holds its extra channel before the centre); see
+    :func:`flax_lrn.compat.torch`. The channel axis defaults to PyTorch's 1;
+    pass ``channel_axis=-1`` when the ported model runs on NHWC arrays.
+
+    Args:
+      size: the number of channels in the window, ``>= 1``.
+      alpha: the scale of the sum of squares, divided by ``size``.
+      beta: the exponent.
+      k: the additive constant.
+      channel_axis: the channel axis (PyTorch's NCHW: 1).
+      dtype: the dtype of the output (default: the input's).
+      axis_name: see :func:`flax_lrn.lrn`.
+      name: the module name.
+
+    Returns:
+      An :class:`LRN` with the equivalent fields.
+
+    Raises:
+      TypeError, ValueError: if ``size`` is not an int ``>= 1``.
+
+    Example::
+
+      >>> import jax, flax_lrn
+      >>> layer = flax_lrn.LRN.from_torch(size=4, channel_axis=-1)
+      >>> layer.window, layer.alpha_scaling
+      ((2, 1), 'size')
+      >>> x = jax.random.normal(jax.random.key(0), (2, 8, 8, 16))
+      >>> layer.apply({}, x).shape
+      (2, 8, 8, 16)
+    """
+    conv = _conventions.torch(size, alpha, beta, k)
+    return cls(
+      **conv,
+      channel_axis=channel_axis,
+      dtype=dtype,
+      axis_name=axis_name,
+      name=name,
+    )
+
+  @classmethod
+  def from_onnx(
+    cls,
+    size: int,
+    alpha: float = 1e-4,
+    beta: float = 0.75,
+    bias: float = 1.0,
+    *,
+    channel_axis: int = 1,
+    dtype: Dtype | None = None,
+    axis_name: str | None = None,
+    name: str | None = None,
+  ) -> LRN:
+    """The layer that computes an ONNX ``LRN`` node's attributes.
+
+    Takes the ONNX attributes and defaults verbatim (alpha divided by
+    ``size``; an even window holds its extra channel after the centre); see
+    :func:`flax_lrn.compat.onnx`.
+
+    Args:
+      size: the number of channels in the window, ``>= 1``.
+      alpha: the scale of the sum of squares, divided by ``size``.
+      beta: the exponent.
+      bias: the additive constant.
+      channel_axis: the channel axis (ONNX's NCHW: 1).
+      dtype: the dtype of the output (default: the input's).
+      axis_name: see :func:`flax_lrn.lrn`.
+      name: the module name.
+
+    Returns:
+      An :class:`LRN` with the equivalent fields.
+
+    Raises:
+      TypeError, ValueError: if ``size`` is not an int ``>= 1``.
+
+    Example::
+
+      >>> import flax_lrn
+      >>> flax_lrn.LRN.from_onnx(size=4).window
+      (1, 2)
+    """
+    conv = _conventions.onnx(size, alpha, beta, bias)
+    return cls(
+      **conv,
+      channel_axis=channel_axis,
+      dtype=dtype,
+      axis_name=axis_name,
+      name=name,
+    )
+
+  @classmethod
+  def from_caffe(
+    cls,
+    local_size: int = 5,
+    alpha: float = 1.0,
+    beta: float = 0.75,
+    k: float = 1.0,
+    norm_region: str = "across_channels",
+    *,
+    channel_axis: int = 1,
+    dtype: Dtype | None = None,
+    axis_name: str | None = None,
+    name: str | None = None,
+  ) -> LRN:
+    """The layer that computes a Caffe ``LRN`` layer's ``lrn_param``.
+
+    Takes Caffe's parameters and defaults verbatim (odd ``local_size``
+    only; alpha divided by the number of elements in the window; ``k``
+    ignored for ``within_channel``, as in Caffe); see
+    :func:`flax_lrn.compat.caffe`.
+
+    Args:
+      local_size: the window size, odd and ``>= 1``.
+      alpha: the scale of the sum of squares, divided by the window's
+        element count.
+      beta: the exponent.
+      k: the additive constant (ignored for ``within_channel``).
+      norm_region: ``'across_channels'`` or ``'within_channel'`` (or the
+        prototxt spellings ``'ACROSS_CHANNELS'``, ``'WITHIN_CHANNEL'``).
+      channel_axis: the channel axis (Caffe's NCHW: 1).
+      dtype: the dtype of the output (default: the input's).
+      axis_name: see :func:`flax_lrn.lrn`.
+      name: the module name.
+
+    Returns:
+      An :class:`LRN` with the equivalent fields.
+
+    Raises:
+      TypeError, ValueError: if ``local_size`` is not an odd int ``>= 1``
+        or ``norm_region`` is unknown.
+
+    Example::
+
+      >>> import flax_lrn
+      >>> # Caffe's AlexNet: lrn_param { local_size: 5 alpha: 1e-4 beta: 0.75 }
+      >>> layer = flax_lrn.LRN.from_caffe(local_size=5, alpha=1e-4, beta=0.75)
+      >>> layer.window, layer.k, layer.alpha_scaling
+      ((2, 2), 1.0, 'size')
+    """
+    conv = _conventions.caffe(local_size, alpha, beta, k, norm_region)
+    return cls(
+      **conv,
+      channel_axis=channel_axis,
+      dtype=dtype,
+      axis_name=axis_name,
+      name=name,
+    )
 
   def __call__(self, x: ArrayLike) -> jax.Array:
     """Normalizes ``x``.
