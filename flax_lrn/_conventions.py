@@ -18,6 +18,8 @@ from __future__ import annotations
 import operator
 from typing import Any
 
+from flax_lrn import _validation
+
 # Caffe's LRNParameter.NormRegion, as written in a prototxt (upper case) and
 # as flax_lrn spells its modes (lower case).
 _CAFFE_NORM_REGIONS = {
@@ -42,6 +44,18 @@ def _int_at_least(name: str, value: Any, minimum: int, why: str) -> int:
   return value
 
 
+def _check_scalars(**named: tuple[Any, str]) -> None:
+  # Under the upstream's names, so an error names what the user wrote
+  # (``bias``, not flax_lrn's ``k``). Traced values are checked by lrn.
+  for name, (value, meaning) in named.items():
+    _validation.check_nonnegative(name, value, meaning)
+
+
+_ALPHA = "the scale of the sum of squares"
+_BETA = "the exponent"
+_SHIFT = "the additive constant"
+
+
 def tensorflow(
   depth_radius: int = 5,
   bias: Any = 1.0,
@@ -51,8 +65,10 @@ def tensorflow(
   """``tf.nn.local_response_normalization``: window ``2r+1``, alpha as given.
 
   Raises:
-    TypeError: if ``depth_radius`` is not an int.
-    ValueError: if ``depth_radius < 0``.
+    TypeError: if ``depth_radius`` is not an int or a hyper-parameter not a
+      real number.
+    ValueError: if ``depth_radius < 0`` or a hyper-parameter is negative or
+      not finite.
   """
   r = _int_at_least(
     "depth_radius",
@@ -60,6 +76,7 @@ def tensorflow(
     0,
     "the half-width: the window is 2 * depth_radius + 1 channels",
   )
+  _check_scalars(bias=(bias, _SHIFT), alpha=(alpha, _ALPHA), beta=(beta, _BETA))
   return dict(
     window=(r, r),
     alpha=alpha,
@@ -82,10 +99,13 @@ def torch(
   holds its extra channel *before* ``c``.
 
   Raises:
-    TypeError: if ``size`` is not an int.
-    ValueError: if ``size < 1``.
+    TypeError: if ``size`` is not an int or a hyper-parameter not a real
+      number.
+    ValueError: if ``size < 1`` or a hyper-parameter is negative or not
+      finite.
   """
   n = _int_at_least("size", size, 1, "the number of channels in the window")
+  _check_scalars(alpha=(alpha, _ALPHA), beta=(beta, _BETA), k=(k, _SHIFT))
   return dict(
     window=(n // 2, (n - 1) // 2),
     alpha=alpha,
@@ -108,10 +128,13 @@ def onnx(
   holds its extra channel *after* ``c`` (the mirror image of PyTorch's).
 
   Raises:
-    TypeError: if ``size`` is not an int.
-    ValueError: if ``size < 1``.
+    TypeError: if ``size`` is not an int or a hyper-parameter not a real
+      number.
+    ValueError: if ``size < 1`` or a hyper-parameter is negative or not
+      finite.
   """
   n = _int_at_least("size", size, 1, "the number of channels in the window")
+  _check_scalars(alpha=(alpha, _ALPHA), beta=(beta, _BETA), bias=(bias, _SHIFT))
   return dict(
     window=((n - 1) // 2, n // 2),
     alpha=alpha,
@@ -137,9 +160,10 @@ def caffe(
   builds this mode from a power layer whose shift is fixed at 1.
 
   Raises:
-    TypeError: if ``local_size`` is not an int.
-    ValueError: if ``local_size`` is not odd and positive, or
-      ``norm_region`` is unknown.
+    TypeError: if ``local_size`` is not an int or a hyper-parameter not a
+      real number.
+    ValueError: if ``local_size`` is not odd and positive, ``norm_region``
+      is unknown, or a hyper-parameter is negative or not finite.
   """
   n = _int_at_least("local_size", local_size, 1, "the window size")
   if n % 2 != 1:
@@ -156,6 +180,9 @@ def caffe(
       f" {norm_region!r}."
     )
   mode = _CAFFE_NORM_REGIONS[norm_region]
+  _check_scalars(alpha=(alpha, _ALPHA), beta=(beta, _BETA))
+  if mode == "across_channels":
+    _check_scalars(k=(k, _SHIFT))
   half = (n - 1) // 2
   return dict(
     window=(half, half),
