@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 from jax.typing import ArrayLike, DTypeLike
 
-from flax_lrn import _halo, _validation
+from flax_lrn import _halo, _normalize, _validation, _window
 
 Window = int | tuple[int, int]
 
@@ -65,11 +65,17 @@ def lrn(
     ``(before + after + 1)`` wide along every axis in ``spatial_axes``, inside
     one channel, so an ``n x n`` window for images.
 
-  The window sum is ``lax.reduce_window``, a linear operation, so the
-  function can be jitted, vmapped, differentiated in forward and reverse
-  mode to any order, rematerialized and partitioned by XLA across devices.
-  The sum of squares accumulates in float32 (or float64 for float64 input),
-  since ``x**2`` overflows float16 once ``|x| > 256``.
+  The window sum is a direct zero-padded windowed sum (shifted copies that
+  XLA fuses into one pass for windows up to 16 wide, ``lax.reduce_window``
+  beyond that or when a windowed axis carries an explicit sharding): linear,
+  exact for huge finite inputs (no prefix sums or band matrices), and split
+  by XLA across devices with halo exchanges. A ``jax.custom_jvp`` gives the
+  closed-form tangent, so the function can be jitted, vmapped,
+  differentiated in forward and reverse mode to any order (also with respect
+  to traced ``alpha``, ``beta`` and ``k``) and rematerialized; its backward
+  pass keeps one array-sized temporary. The sum of squares accumulates in
+  float32 (or float64 for float64 input), since ``x**2`` overflows float16
+  once ``|x| > 256``.
 
   Each framework's convention maps onto these parameters (see
   :mod:`flax_lrn.compat` for front ends with the upstream names):
@@ -188,57 +194,24 @@ def lrn(
     alpha = alpha / (before + after + 1) ** len(axes)
   # Hyper-parameters take the compute dtype, so a NumPy float64 scalar does
   # not promote float32 work to float64 when x64 is enabled.
-  alpha = jnp.asarray(alpha, compute_dtype)
-  k = jnp.asarray(k, compute_dtype)
-  xc = x.astype(compute_dtype)
-  s = k + alpha * _window_sum(xc * xc, axes, before, after)
-  y = xc * _inverse_power(s, beta if beta_value is None else beta_value)
+  alpha, k, beta = (jnp.asarray(v, compute_dtype) for v in (alpha, k, beta))
+  spec = _normalize.Spec(
+    axes, before, after, beta_value, *_forms(x, axes, before + after + 1)
+  )
+  y = _normalize.normalize(spec, x.astype(compute_dtype), alpha, k, beta)
   return y.astype(out_dtype)
 
 
-def _window_sum(
-  x2: jax.Array, axes: tuple[int, ...], before: int, after: int
-) -> jax.Array:
-  """Zero-padded sliding-window sum of ``x2`` along each axis in ``axes``.
+def _forms(x: jax.Array, axes: tuple[int, ...], width: int):
+  """Picks the window-sum forms of the forward pass and of the gradient.
 
-  A box sum is separable, so a multi-axis window is a chain of 1-D sums:
-  ``len(axes) * n`` adds per element instead of ``n ** len(axes)``.
+  Shifted copies fuse into one pass but grow the program with the width;
+  under explicit sharding, JAX's shape rules refuse slices and pads of a
+  sharded axis whose length the mesh does not divide, while reduce_window
+  keeps the operand's sharding.
   """
-  for axis in axes:
-    dims = [1] * x2.ndim
-    dims[axis] = before + after + 1
-    pads = [(0, 0)] * x2.ndim
-    pads[axis] = (before, after)
-    # A literal 0. and lax.add select reduce_window_sum, which is linear and
-    # has a transpose rule; any other init or computation breaks reverse mode.
-    x2 = lax.reduce_window(x2, 0.0, lax.add, dims, (1,) * x2.ndim, pads)
-  return x2
-
-
-def _inverse_power(s: jax.Array, beta: Any) -> jax.Array:
-  """``s ** -beta``, with square-root and reciprocal forms for common betas.
-
-  ``exp(-beta * log(s))`` costs two transcendentals per element; the betas
-  used in practice (0.75 in AlexNet, 0.5 in TensorFlow, 1) are cheaper and
-  more accurate through ``rsqrt``, ``sqrt`` and division, as cuDNN and oneDNN
-  compute them.
-  """
-  if isinstance(beta, float):
-    if beta == 0.0:
-      return jnp.ones_like(s)
-    if beta == 0.5:
-      return lax.rsqrt(s)
-    if beta == 0.75:
-      r = lax.rsqrt(s)
-      return r * lax.sqrt(r)
-    if beta == 1.0:
-      return 1.0 / s
-    if beta == 0.25:
-      return lax.sqrt(lax.rsqrt(s))
-    if beta == 1.5:
-      r = lax.rsqrt(s)
-      return r * r * r
-    if beta == 2.0:
-      r = 1.0 / s
-      return r * r
-  return lax.pow(s, -jnp.asarray(beta, s.dtype))
+  spec = getattr(jax.typeof(x).sharding, "spec", None)
+  sharded = spec is not None and any(spec[a] is not None for a in axes)
+  if sharded or width > _window.MAX_UNROLLED_WIDTH:
+    return "reduce_window", "reduce_window"
+  return "shifts", "slices"

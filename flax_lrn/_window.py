@@ -1,0 +1,98 @@
+"""Zero-padded sliding-window sums: the one linear operator of LRN."""
+
+from __future__ import annotations
+
+import jax
+from jax import lax
+
+# Up to this width a window sum is written as shifted copies of the array
+# (or slices of one padded copy), which XLA fuses with the elementwise maths
+# around it; XLA's CPU backend never fuses reduce-window, which then costs
+# two extra round trips through memory (see BENCHMARKS.md). Wider windows use
+# reduce_window, whose program size does not grow with the width.
+MAX_UNROLLED_WIDTH = 16
+
+FORMS = ("shifts", "slices", "reduce_window")
+
+
+def window_sum(
+  x2: jax.Array,
+  axes: tuple[int, ...],
+  before: int,
+  after: int,
+  form: str,
+) -> jax.Array:
+  """Sums ``x2`` over ``[i - before, i + after]`` along each of ``axes``.
+
+  Positions outside the array count as zeros. A box sum is separable, so a
+  multi-axis window is a chain of 1-D sums: ``len(axes) * n`` adds per
+  element instead of ``n ** len(axes)``.
+
+  Every form is a direct windowed sum, adding the same terms in the same
+  order (so the forms agree bit for bit): no prefix sums, whose differences
+  cancel and turn huge finite inputs into NaN, and no band matrices
+  (``0 * inf``). Every form is linear with a transpose, and XLA's SPMD
+  partitioner splits each across devices with halo exchanges
+  (collective-permutes).
+
+  Args:
+    x2: the array to sum (the squares of the input).
+    axes: the axes the window spans.
+    before: the window extent before each position.
+    after: the window extent after each position.
+    form: ``'shifts'`` adds shape-preserving shifted copies, which fuse
+      into a single pass with the surrounding elementwise work;
+      ``'slices'`` pads once and adds slices of the padded copy, which XLA
+      keeps as one materialized array when several passes read it (the
+      backward pass); ``'reduce_window'`` is ``lax.reduce_window``.
+
+  Returns:
+    The window sums, of the shape of ``x2``.
+  """
+  for axis in axes:
+    if form == "shifts":
+      x2 = _shifted_sum(x2, axis, before, after)
+    elif form == "slices":
+      x2 = _sliced_sum(x2, axis, before, after)
+    else:
+      dims = [1] * x2.ndim
+      dims[axis] = before + after + 1
+      pads = [(0, 0)] * x2.ndim
+      pads[axis] = (before, after)
+      # A literal 0. and lax.add select reduce_window_sum, which is linear
+      # and has a transpose rule; any other init or computation breaks
+      # reverse mode (jax-ml/jax#7815).
+      x2 = lax.reduce_window(x2, 0.0, lax.add, dims, (1,) * x2.ndim, pads)
+  return x2
+
+
+def _pad_config(ndim: int, axis: int, low: int, high: int):
+  config = [(0, 0, 0)] * ndim
+  config[axis] = (low, high, 0)
+  return config
+
+
+def _shifted_sum(x2: jax.Array, axis: int, before: int, after: int):
+  # Term o holds x2[i + o - before]: a pad of (before - o, o - before) keeps
+  # the shape, so it partitions with a halo exchange and fuses elementwise.
+  zero = lax.full((), 0, x2.dtype)
+  total = None
+  for o in range(before + after + 1):
+    shift = before - o
+    term = (
+      x2
+      if shift == 0
+      else lax.pad(x2, zero, _pad_config(x2.ndim, axis, shift, -shift))
+    )
+    total = term if total is None else total + term
+  return total
+
+
+def _sliced_sum(x2: jax.Array, axis: int, before: int, after: int):
+  n = x2.shape[axis]
+  zero = lax.full((), 0, x2.dtype)
+  padded = lax.pad(x2, zero, _pad_config(x2.ndim, axis, before, after))
+  total = lax.slice_in_dim(padded, 0, n, axis=axis)
+  for o in range(1, before + after + 1):
+    total = total + lax.slice_in_dim(padded, o, o + n, axis=axis)
+  return total
