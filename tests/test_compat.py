@@ -4,7 +4,7 @@ The worked examples E1-E7 of lrn-semantics.md §6 for each convention, the
 identities between conventions (§4), a float64 reference with each
 framework's placement written out independently (tests/compat_helpers.py),
 second-order gradient checks at alpha ~ 1, the upstream defaults and the
-argument checks. Runtime: about 15 s on 2 CPU cores.
+argument checks. Runtime: about 35 s of CPU time (most of it compiling).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ TensorFlow, PyTorch and ONNX Runtime (versions inside each file). This test
 needs none of them, so the exactness suite runs everywhere. Tolerances are
 those of tests/test_compat_live.py: float32 relative error <= 1e-5 (the
 gradient relative to the size of its terms), half precision 4 machine
-epsilons of the peer. Runtime: about 15 s on 2 CPU cores.
+epsilons of the peer. Runtime: about 20 s of CPU time.
 """
 
 from __future__ import annotations
