@@ -205,13 +205,15 @@ def lrn(
 def _forms(x: jax.Array, axes: tuple[int, ...], width: int):
   """Picks the window-sum forms of the forward pass and of the gradient.
 
-  Shifted copies fuse into one pass but grow the program with the width;
-  under explicit sharding, JAX's shape rules refuse slices and pads of a
+  Shifted copies fuse into one pass but grow the program with the width.
+  A multi-axis window is a chain of 1-D sums whose middle XLA materializes
+  whatever the form, and there reduce_window makes the fewest temporaries.
+  Under explicit sharding, JAX's shape rules refuse slices and pads of a
   sharded axis whose length the mesh does not divide, while reduce_window
   keeps the operand's sharding.
   """
   spec = getattr(jax.typeof(x).sharding, "spec", None)
   sharded = spec is not None and any(spec[a] is not None for a in axes)
-  if sharded or width > _window.MAX_UNROLLED_WIDTH:
+  if sharded or len(axes) > 1 or width > _window.MAX_UNROLLED_WIDTH:
     return "reduce_window", "reduce_window"
   return "shifts", "slices"
