@@ -1,7 +1,9 @@
 """flax_lrn: Local Response Normalization for JAX and Flax.
 
 The functional core is :func:`lrn`; :class:`LRN` wraps it as a Flax linen
-module and :class:`flax_lrn.nnx.LRN` as a Flax NNX module.
+module and :class:`flax_lrn.nnx.LRN` as a Flax NNX module. :mod:`flax_lrn.compat`
+computes TensorFlow's, PyTorch's, ONNX's and Caffe's LRN with their own
+parameter names and defaults.
 """
 
 from flax_lrn import compat, nnx
