@@ -22,6 +22,19 @@ def _neighbour_blocks(x: jax.Array, axis_name: str, shift: int, n: int):
   return blocks
 
 
+def _varying_axes(x: jax.Array) -> frozenset:
+  """The mesh axes over which ``x`` varies inside ``shard_map`` (or empty).
+
+  Empty also where shard_map runs with ``check_vma=False``, which tracks
+  nothing.
+  """
+  aval = jax.typeof(x)
+  vma = getattr(aval, "vma", None)  # newer JAX
+  if vma is None:  # JAX 0.10
+    vma = getattr(getattr(aval, "manual_axis_type", None), "varying", None)
+  return frozenset(vma or ())
+
+
 def with_halo(
   x: jax.Array, axis: int, before: int, after: int, axis_name: str
 ) -> jax.Array:
@@ -33,6 +46,22 @@ def with_halo(
   follow it (zeros beyond the ends), so a window of those extents computed
   on the result and cropped back equals the unsplit computation.
   """
+  try:
+    lax.axis_size(axis_name)
+  except NameError:
+    raise ValueError(
+      f"axis_name={axis_name!r} is not a mesh axis bound here: pass it only"
+      " inside jax.shard_map whose mesh has that axis. Under jax.jit with"
+      " sharded inputs, leave axis_name=None: XLA exchanges the halos."
+    ) from None
+  vma = _varying_axes(x)
+  if vma and axis_name not in vma:
+    raise ValueError(
+      f"axis_name={axis_name!r}, but x does not vary over that mesh axis"
+      f" (it varies over {sorted(vma)}): its channels are not split over"
+      f" {axis_name!r}. Name the mesh axis that splits channel_axis in"
+      " shard_map's in_specs."
+    )
   local = x.shape[axis]
   parts = []
   if before:

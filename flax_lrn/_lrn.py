@@ -147,9 +147,11 @@ def lrn(
   before, after = _validation.check_window(window)
   mode = _validation.check_mode(mode)
   alpha_scaling = _validation.check_alpha_scaling(alpha_scaling)
-  _validation.check_nonnegative("alpha", alpha, "the scale of the sum")
+  alpha_value = _validation.check_nonnegative(
+    "alpha", alpha, "the scale of the sum"
+  )
   beta_value = _validation.check_nonnegative("beta", beta, "the exponent")
-  _validation.check_nonnegative("k", k, "the additive constant")
+  k_value = _validation.check_nonnegative("k", k, "the additive constant")
   out_dtype = _validation.check_out_dtype(dtype)
   x = _validation.check_input(x)
   if out_dtype is None:
@@ -190,6 +192,17 @@ def lrn(
     return lax.slice_in_dim(y, before, before + local, axis=channel_axis)
 
   compute_dtype = jnp.promote_types(x.dtype, jnp.float32)
+  _validation.check_representable(
+    "alpha", alpha_value, compute_dtype, may_underflow=True
+  )
+  _validation.check_representable(
+    "k", k_value, compute_dtype, may_underflow=False
+  )
+  if alpha_value == 0.0:
+    # No window sum at all: 0 * S is NaN once x**2 overflows to inf.
+    k, beta = (jnp.asarray(v, compute_dtype) for v in (k, beta))
+    y = _normalize.scale_only(x.astype(compute_dtype), k, beta, beta_value)
+    return y.astype(out_dtype)
   if alpha_scaling == "size":
     alpha = alpha / (before + after + 1) ** len(axes)
   # Hyper-parameters take the compute dtype, so a NumPy float64 scalar does
@@ -214,6 +227,11 @@ def _forms(x: jax.Array, axes: tuple[int, ...], width: int):
   """
   spec = getattr(jax.typeof(x).sharding, "spec", None)
   sharded = spec is not None and any(spec[a] is not None for a in axes)
-  if sharded or len(axes) > 1 or width > _window.MAX_UNROLLED_WIDTH:
+  if sharded:
+    # The transpose of reduce_window_sum pads the cotangent to a longer
+    # axis, which explicit sharding refuses unless the mesh divides it;
+    # the shape-preserving shifts transpose to shifts.
+    return "reduce_window", "shifts"
+  if len(axes) > 1 or width > _window.MAX_UNROLLED_WIDTH:
     return "reduce_window", "reduce_window"
   return "shifts", "slices"

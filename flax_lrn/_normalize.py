@@ -74,6 +74,11 @@ def power(s: jax.Array, beta: Any) -> jax.Array:
   return lax.pow(s, beta)
 
 
+def scale_only(x, k, beta, static_beta: float | None) -> jax.Array:
+  """LRN with ``alpha = 0``: ``x * k ** -beta``, no window sum at all."""
+  return x / power(k, beta if static_beta is None else static_beta)
+
+
 def _beta(spec: Spec, beta):
   return beta if spec.static_beta is None else spec.static_beta
 

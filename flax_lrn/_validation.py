@@ -208,3 +208,25 @@ def check_spatial_axes(
       f" {channel_axis}; the within-channel window runs inside one channel."
     )
   return tuple(sorted(axes))
+
+
+def check_representable(
+  name: str, value: float | None, dtype: Any, *, may_underflow: bool
+) -> None:
+  """Checks a concrete hyper-parameter survives the cast to ``dtype``.
+
+  A value that overflows to inf in the compute dtype would silently turn
+  results into NaN or 0; a nonzero ``k`` that rounds to 0 would turn the
+  result of an all-zero window from 0 into NaN. (A tiny alpha may round to
+  0: the result is continuous there.)
+  """
+  if value is None or value == 0.0:
+    return
+  cast = float(np.asarray(value, dtype))
+  if not math.isfinite(cast) or (cast == 0.0 and not may_underflow):
+    info = jnp.finfo(dtype)
+    raise ValueError(
+      f"{name}={value!r} is not representable in the compute dtype {dtype}"
+      f" (it becomes {cast}); use 0 or a value between {info.smallest_subnormal}"
+      f" and {info.max}."
+    )

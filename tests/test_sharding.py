@@ -94,30 +94,6 @@ def _shards(entry) -> int:
   return int(np.prod([MESH_SHAPE[MESH_AXES.index(n)] for n in names]))
 
 
-def _explicit_pad_unsupported(spec: P, mode: str, window) -> bool:
-  """Whether an explicit ``lax.pad`` of this window breaks Explicit axes.
-
-  Under Explicit sharding JAX types every intermediate, and a ``lax.pad``
-  that lengthens a sharded axis must leave it divisible by its shard count
-  (``_pad_sharding_rule``), else it raises ``ShardingTypeError: padding on
-  sharded dims ...``. JAX 0.10 transposes ``reduce_window_sum`` as such a pad
-  by ``before + after`` followed by an unpadded window sum
-  (``_reduce_window_sum_transpose_rule`` in
-  ``jax/_src/lax/windowed_reductions.py``), so the backward pass of a window
-  sum hits this rule when ``size + before + after`` is not divisible. Auto
-  axes are unaffected: XLA's partitioner handles the pad. Reported to the
-  lead; README "Sharding" documents it.
-  """
-  before, after = _extents(window)
-  return any(
-    (SHAPE[a] + before + after) % _shards(spec[a]) != 0
-    for a in _sharded_windowed_axes(spec, mode)
-  )
-
-
-_PAD_ERROR = "padding on sharded dims"
-
-
 @functools.cache
 def _expected(mode: str, window) -> tuple[np.ndarray, np.ndarray]:
   """Unsharded single-device results, checked against the f64 reference."""
@@ -232,15 +208,7 @@ def test_jit_sharded_matches_unsharded(axis_type, mode, window, spec):
   )
   fwd, bwd = _fwd_bwd(fn)
   with jax.set_mesh(mesh):
-    try:
-      fwd = fwd.lower(xs).compile()
-    except Exception as e:
-      if _PAD_ERROR not in str(e):
-        raise
-      # Not a known limitation: the forward pass must partition. A window
-      # sum built on a lengthening lax.pad fails here; same-shape shifts
-      # (pads with a negative low side) do not.
-      pytest.fail(f"forward pass rejected under {axis_type.name}: {e}")
+    fwd = fwd.lower(xs).compile()
     y = fwd(xs)
   _check_hlo(fwd.as_text(), spec, mode, window, "forward")
   assert y.sharding.is_equivalent_to(sharding, y.ndim), y.sharding
@@ -249,19 +217,11 @@ def test_jit_sharded_matches_unsharded(axis_type, mode, window, spec):
   np.testing.assert_allclose(np.asarray(y), y_want, rtol=1e-6, atol=1e-7)
 
   with jax.set_mesh(mesh):
-    try:
-      bwd = bwd.lower(xs, gs).compile()
-    except Exception as e:
-      known = axis_type == AxisType.Explicit and _explicit_pad_unsupported(
-        spec, mode, window
-      )
-      if not (known and _PAD_ERROR in str(e)):
-        raise
-      pytest.xfail(
-        "JAX 0.10 transposes a window sum through a lengthening lax.pad,"
-        " which Explicit sharding rejects when size + before + after is not"
-        f" divisible by the shard count ({e}). Use Auto axes or shard_map."
-      )
+    # Explicit axes type every intermediate: JAX's transpose of
+    # reduce_window_sum pads to a longer axis, which they refuse unless the
+    # mesh divides it, so lrn differentiates through shape-preserving
+    # shifts there. Every configuration must compile.
+    bwd = bwd.lower(xs, gs).compile()
     dx = bwd(xs, gs)
   _check_hlo(bwd.as_text(), spec, mode, window, "backward")
   assert dx.sharding.is_equivalent_to(sharding, dx.ndim), dx.sharding
@@ -472,10 +432,28 @@ def test_shard_map_forgotten_axis_name_normalizes_each_block_alone():
 
 def test_axis_name_outside_shard_map_raises():
   x = jnp.ones((2, 8))
-  with pytest.raises((NameError, ValueError), match="axis"):
+  with pytest.raises(ValueError, match=r"only\s+inside jax\.shard_map"):
     flax_lrn.lrn(x, 3, axis_name="a")
   with (
     jax.set_mesh(_mesh(AxisType.Explicit)),
-    pytest.raises((NameError, ValueError), match="axis"),
+    pytest.raises(ValueError, match=r"only\s+inside jax\.shard_map"),
   ):
     jax.jit(lambda x: flax_lrn.lrn(x, 3, axis_name="a"))(x)
+
+
+def test_axis_name_that_does_not_split_x_raises():
+  # x replicated over "c" (in_specs without "c"): its channels are not
+  # split over that axis, so a halo exchange over it would be wrong.
+  mesh = _mesh(AxisType.Explicit)
+  x = jnp.ones((8, 8))
+  f = jax.shard_map(
+    lambda v: flax_lrn.lrn(v, 3, axis_name=MESH_AXES[1]),
+    mesh=mesh,
+    in_specs=P(MESH_AXES[0], None),
+    out_specs=P(MESH_AXES[0], None),
+  )
+  with (
+    jax.set_mesh(mesh),
+    pytest.raises(ValueError, match="does not vary over that mesh axis"),
+  ):
+    jax.jit(f)(jax.device_put(x, NamedSharding(mesh, P(MESH_AXES[0], None))))
