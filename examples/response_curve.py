@@ -212,7 +212,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, np.ndarray]:
   args = parse_args(argv)
   sums = np.logspace(-2, 6, 33 if args.smoke else 401)
   gains = {}
-  print(f"{'setting':<55} {'b/a at S=1':>10} {'at S=1e4':>10} {'max err':>9}")
+  width = max(len(setting.label) for setting in SETTINGS)
+  print(
+    f"{'setting':<{width}} {'b/a at S=1':>10} {'at S=1e4':>9} {'max err':>8}"
+  )
   for setting in SETTINGS:
     gain = measured_gain(setting, sums)
     expected = formula_gain(setting, sums)
@@ -222,7 +225,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, np.ndarray]:
       raise AssertionError(f"{setting.label}: relative error {error:.2e}")
     gains[setting.label] = gain
     at = np.interp([0, 4], np.log10(sums), gain)
-    print(f"{setting.label:<55} {at[0]:>10.4f} {at[1]:>10.4f} {error:>9.1e}")
+    print(
+      f"{setting.label:<{width}} {at[0]:>10.4f} {at[1]:>9.4f} {error:>8.1e}"
+    )
   args.out.mkdir(parents=True, exist_ok=True)
   path = args.out / "lrn_response_curve.png"
   plot(sums, gains, path)

@@ -348,7 +348,7 @@ def plot_curves(results: Sequence[Result], path: Path) -> None:
   ax_acc.set(
     xlabel="epoch",
     ylabel="test accuracy (%)",
-    ylim=(90, 100),
+    ylim=(85, 100),
     title=f"Test accuracy ({TEST_SIZE} images)",
   )
   for ax in (ax_loss, ax_acc):

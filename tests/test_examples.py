@@ -268,3 +268,14 @@ def test_googlenet_lrn_uses_caffe_settings():
       1.0,
     )
     assert layer.alpha_scaling == "size"
+
+
+def test_googlenet_lrn_matches_caffe_front_end():
+  # The docstring's claim: LRN_ARGS is Caffe's LRN layer with these values.
+  gn = load_example("googlenet")
+  x = np.random.default_rng(0).uniform(0, 300, (2, 5, 5, 16)).astype("f4")
+  ours = flax_lrn.LRN(**gn.LRN_ARGS).apply({}, x)
+  caffe = flax_lrn.LRN.from_caffe(5, alpha=1e-4, beta=0.75, channel_axis=-1)
+  np.testing.assert_allclose(ours, caffe.apply({}, x), rtol=1e-6)
+  # Large inputs, so that the normalization is far from the identity.
+  assert float(np.min(ours / x)) < 0.9
