@@ -17,9 +17,11 @@ the window size rather than 1e-4 undivided): inputs here are scaled to
 table reports each LRN layer's gain, ``sum(y) / sum(x)``, to show the layers
 do act.
 
-Each variant compiles its training step once; the host waits for the
-device once per epoch, to update the progress bar. The script prints a table of test accuracy and time per
-variant and writes ``digits_learning_curves.png``.
+Every variant starts from the same weights and sees the same minibatches.
+Each compiles its training step once; the host waits for the device once
+per epoch, to update the progress bar. The script prints a table of test
+accuracy and time per variant and writes ``digits_learning_curves.png`` to
+the output folder.
 
 Usage::
 
