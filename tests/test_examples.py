@@ -6,8 +6,10 @@ the scripts promise: the files they write, the table they print, the
 numbers they return, and the facts their docstrings state (parameter
 counts, where LRN sits, the formula of the response curve).
 
-The full digits training (about a minute of CPU) is skipped unless
-``FLAX_LRN_SLOW_TESTS=1``; it checks the README's accuracy claim.
+The full training of the two LRN variants on the digits (about 30 s) is
+skipped unless ``FLAX_LRN_SLOW_TESTS=1``; it checks the README's accuracy
+claim. Without the ``examples`` extra (scikit-learn, matplotlib, tqdm) the
+whole module is skipped.
 """
 
 from __future__ import annotations
@@ -20,12 +22,18 @@ from pathlib import Path
 from types import ModuleType
 
 import jax
-import matplotlib.image
 import numpy as np
 import pytest
 from flax import nnx
 
 import flax_lrn
+
+# The examples' own dependencies (the `examples` extra, which CI installs):
+# without them this module is skipped, visibly, rather than erroring.
+for _name in ("matplotlib", "optax", "sklearn", "tqdm"):
+  pytest.importorskip(_name)
+
+import matplotlib.image  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
