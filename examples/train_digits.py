@@ -42,6 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from _common import FAST_COMPILE  # the examples folder
 from matplotlib.figure import Figure
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
@@ -59,9 +60,6 @@ VARIANTS = {
 # seeds are scored on the same 360 test images.
 SPLIT_SEED = 0
 TEST_SIZE = 360
-# XLA options for code that runs once or a few times: skipping LLVM's
-# optimizations compiles several times faster, and runs slower.
-FAST_COMPILE = {"xla_backend_optimization_level": 0}
 
 
 class DigitsCNN(nn.Module):

@@ -48,6 +48,10 @@ def load_example(name: str) -> ModuleType:
     module_name, EXAMPLES / f"{name}.py"
   )
   module = importlib.util.module_from_spec(spec)
+  # The examples import their shared helpers (_common.py) from their own
+  # folder, which Python puts on sys.path when it runs them as scripts.
+  if str(EXAMPLES) not in sys.path:
+    sys.path.insert(0, str(EXAMPLES))
   # Registered before running, as dataclasses (and so linen) look their
   # module up in sys.modules.
   sys.modules[module_name] = module
