@@ -66,8 +66,8 @@ def lrn(
     one channel, so an ``n x n`` window for images.
 
   The window sum is a direct zero-padded windowed sum (shifted copies that
-  XLA fuses into one pass for windows up to 16 wide, ``lax.reduce_window``
-  beyond that or when a windowed axis carries an explicit sharding): linear,
+  XLA fuses into one pass for 1-D windows up to 16 wide; ``lax.reduce_window``
+  for wider, multi-axis or explicitly sharded windows): linear,
   exact for huge finite inputs (no prefix sums or band matrices), and split
   by XLA across devices with halo exchanges. A ``jax.custom_jvp`` gives the
   closed-form tangent, so the function can be jitted, vmapped,
@@ -201,7 +201,9 @@ def lrn(
   if alpha_value == 0.0:
     # No window sum at all: 0 * S is NaN once x**2 overflows to inf.
     k, beta = (jnp.asarray(v, compute_dtype) for v in (k, beta))
-    y = _normalize.scale_only(x.astype(compute_dtype), k, beta, beta_value)
+    y = _normalize.scale_only(
+      x.astype(compute_dtype), k, beta if beta_value is None else beta_value
+    )
     return y.astype(out_dtype)
   if alpha_scaling == "size":
     alpha = alpha / (before + after + 1) ** len(axes)

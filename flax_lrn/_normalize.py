@@ -8,10 +8,10 @@ zero-padded window sum. A ``custom_jvp`` gives the tangent in closed form,
 
 linear in the tangents, so JAX derives reverse mode by transposing it (the
 transpose of ``W`` is the mirrored window), and forward mode and every
-higher order keep working. The rule saves only ``S`` for the backward pass
-and recomputes the elementwise rest under ``jax.checkpoint``, which XLA fuses
-into the passes it makes anyway: one full-size temporary instead of the
-three that autodiff of the formula keeps.
+higher order keep working. The rule saves only ``r = s ** -0.5`` for the
+backward pass and recomputes the elementwise rest under ``jax.checkpoint``,
+which XLA fuses into the passes it makes anyway: one full-size temporary
+instead of the three that autodiff of the formula keeps.
 """
 
 from __future__ import annotations
@@ -74,9 +74,12 @@ def power(s: jax.Array, beta: Any) -> jax.Array:
   return lax.pow(s, beta)
 
 
-def scale_only(x, k, beta, static_beta: float | None) -> jax.Array:
-  """LRN with ``alpha = 0``: ``x * k ** -beta``, no window sum at all."""
-  return x / power(k, beta if static_beta is None else static_beta)
+def scale_only(x, k, beta) -> jax.Array:
+  """LRN with ``alpha = 0``: ``x * k ** -beta``, no window sum at all.
+
+  ``beta`` is a Python float where it is concrete (the fast powers).
+  """
+  return x / power(k, beta)
 
 
 def _beta(spec: Spec, beta):
