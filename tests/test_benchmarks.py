@@ -1,74 +1,49 @@
-"""Smoke test of benchmarks/bench_lrn.py: a tiny run, in-process.
+"""Smoke tests of the benchmark package: a tiny run, in-process.
 
-Checks that the script runs end to end (agreement checks, timing, tables,
-plot) and writes what it promises, not how fast anything is. TensorFlow and
-PyTorch take part when installed; the script skips a missing peer itself.
+They check that ``python -m benchmarks.lrn_bench`` runs end to end (peer
+agreement in every call form, timing, the JSON, the Markdown rendered from
+it, the plot) and that the compiled-structure counter counts right, not how
+fast anything is. TensorFlow and PyTorch take part when installed.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import pathlib
-import sys
 
+import jax
+import jax.numpy as jnp
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "benchmarks" / "bench_lrn.py"
+from benchmarks.lrn_bench import aot, cli, config, peers, report
 
 
-@pytest.fixture(scope="module")
-def bench():
-  spec = importlib.util.spec_from_file_location("bench_lrn", SCRIPT)
-  module = importlib.util.module_from_spec(spec)
-  sys.modules.setdefault("bench_lrn", module)
-  spec.loader.exec_module(module)
-  return module
+def _installed() -> list[str]:
+  return [n for n, m in config.PEERS.items() if importlib.util.find_spec(m)]
 
 
-def _installed_peers(bench) -> list[str]:
-  return [
-    name
-    for name, module in bench.PEERS.items()
-    if importlib.util.find_spec(module) is not None
-  ]
-
-
-def test_quick_run_writes_results(bench, tmp_path, capsys):
-  peers = _installed_peers(bench)
+def test_quick_run_writes_results(tmp_path, capsys):
+  names = _installed()
   doc = tmp_path / "DOC.md"
-  doc.write_text(
-    f"intro\n{bench.RESULTS_BEGIN}\nold\n{bench.RESULTS_END}\nrest\n"
-  )
+  doc.write_text(f"intro\n{report.BEGIN}\nold\n{report.END}\nrest\n")
   argv = [
-    "--quick",
-    "--out",
-    str(tmp_path),
-    "--shapes",
-    "2x7x7x12",
-    "--dtypes",
-    "f32,bf16",
-    "--modes",
-    "across,within",
-    "--peers",
-    ",".join(peers) or "none",
-    "--repeats",
-    "1",
-    "--warmup",
-    "1",
-    "--markdown",
-    str(doc),
-  ]
-  assert bench.main(argv) == 0  # 1 would mean a peer disagrees.
+    "--quick", "--out", str(tmp_path), "--shapes", "2x7x7x12",
+    "--peers", ",".join(names) or "none", "--repeats", "2", "--warmup", "1",
+    "--markdown", str(doc),
+  ]  # fmt: skip
+  assert cli.main(argv) == 0  # 1 would mean a peer disagrees.
 
-  for name in ("results.json", "results.md", "lrn_benchmark.png"):
+  for name in ("results.json", "results.md"):
     assert (tmp_path / name).stat().st_size > 0
-  report = json.loads((tmp_path / "results.json").read_text())
-  assert set(report) >= {"meta", "copy_bandwidth", "results", "targets"}
-  assert set(report["meta"]) >= {"versions", "threads", "cpu", "device"}
-  assert report["meta"]["device"]["gpu"] is False
-  records = report["results"]
+  data = json.loads((tmp_path / "results.json").read_text())
+  assert set(data["meta"]) >= {
+    "versions",
+    "threads",
+    "cpu",
+    "device",
+    "command",
+  }
+  records = data["results"]
   assert [(r["dtype"], r["mode"]) for r in records] == [
     ("f32", "across"),
     ("f32", "within"),
@@ -76,76 +51,77 @@ def test_quick_run_writes_results(bench, tmp_path, capsys):
     ("bf16", "within"),
   ]
   for r in records:
-    assert r["shape"] == [2, 7, 7, 12]
-    assert set(r) >= {
-      "times_ms",
-      "ratios",
-      "memory",
-      "compile_s",
-      "checks",
-      "bandwidth",
-      "peers",
-    }
-    for kind in ("fwd", "fb"):
-      for impl in ("ours", "floor"):
-        assert r["times_ms"][kind][impl]["median"] > 0
-    assert r["memory"]["fb_temp_bytes"] is not None
-    assert r["compile_s"]["fwd"] > 0 and r["compile_s"]["fb"] > 0
-    # Every peer that ran was checked against flax_lrn first.
-    ran = [p for p, status in r["peers"].items() if status == "ok"]
-    assert sorted(r["checks"]) == sorted(ran)
-    assert all(c["ok"] for c in r["checks"].values())
-    if r["dtype"] == "bf16":
-      assert r["ratios"]["bf16_fwd_over_f32_fwd"] is not None
-  if "tf" in peers:
+    for form in config.FORMS:
+      assert r["times_ms"][form]["ours"]["n"] == 2
+      assert r["bytes_over_x"][form] is not None
+    assert r["times_ms"]["fwd"]["floor"]["median"] > 0
+    for form in config.STEPS:
+      totals = r["step_totals_ms"][form]["ours"]
+      assert totals["with"]["median"] > 0 and totals["without"]["median"] > 0
+    # Every peer that ran was checked against flax_lrn in every call form.
+    ran = sorted(p for p, status in r["peers"].items() if status == "ok")
+    assert sorted(r["checks"]) == ran
+    for c in r["checks"].values():
+      assert c["ok"] and set(c["errors"]) == set(config.FORMS)
+  # The forward moves the input once in and once out, as the floor does.
+  assert records[0]["bytes_over_x"]["fwd"] == pytest.approx(2.0)
+  assert records[2]["ratios"]["fwd_bf16_over_f32"] is not None
+  if "tf" in names:
     assert records[0]["peers"]["tf"] == "ok"
     assert records[1]["peers"]["tf"].startswith("n/a")
-  if "torch" in peers:
-    assert records[0]["peers"]["torch"] == "ok"
-    assert records[0]["ratios"]["fb_torch_over_ours"] is not None
-
-  targets = report["targets"]
-  assert [t["shape_name"] for t in targets] == ["2x7x7x12"]
-  assert set(targets[0]["targets"]) == {key for key, *_ in bench.CPU_TARGETS}
+    assert records[0]["ratios"]["step_pool_tf_over_ours"] is not None
 
   tables = (tmp_path / "results.md").read_text()
-  assert "#### Median times" in tables and "CPU targets" in tables
-  assert "GPU: none was available" in tables
+  assert "#### CPU targets" in tables and "Command:" in tables
   text = doc.read_text()
   assert text.startswith("intro\n") and text.endswith("rest\n")
-  assert "old" not in text and "#### Median times" in text
-  assert "#### Median times" in capsys.readouterr().out
+  assert "\nold\n" not in text and "#### CPU targets" in text
+  assert "#### CPU targets" in capsys.readouterr().out
 
-  # The GPU section cannot run here; render this report as if it were a GPU
-  # run, to check that the GPU targets are evaluated and shown.
-  report["meta"]["device"]["gpu"] = True
-  report["targets"] = bench.evaluate_targets(records, gpu=True)
-  cells = report["targets"][0]["targets"]
-  assert set(cells) == {key for key, *_ in bench.GPU_TARGETS}
-  assert cells["fwd_copy_fraction"]["verdict"] in ("PASS", "FAIL")
-  gpu_tables = bench.render_markdown(report)
-  assert "GPU targets" in gpu_tables and "GPU: none" not in gpu_tables
+  # The Markdown is rendered from the JSON alone, with the compiled table.
+  (tmp_path / "aot.json").write_text(json.dumps(_fake_aot()))
+  assert cli.main(["render", "--out", str(tmp_path)]) == 0
+  assert "compiled, not run" in (tmp_path / "results.md").read_text()
 
 
-def test_parse_shapes(bench):
-  shapes = bench.parse_shapes(["alexnet_lrn1,4x5x6x7", "(1, 2, 3, 4)"])
-  assert shapes == {
-    "alexnet_lrn1": (32, 55, 55, 96),
-    "4x5x6x7": (4, 5, 6, 7),
-    "1x2x3x4": (1, 2, 3, 4),
+def _fake_aot() -> dict:
+  cell = {"kernels": 1, "bytes_over_x": 2.0, "scratch_over_x": 0.0}
+  forms = {f: cell for f in (*config.FORMS, "floor")}
+  return {
+    "h100": {
+      "device": "H100 (compiled, not run)",
+      "jax": jax.__version__,
+      "shape_name": "alexnet_lrn1",
+      "shape": [32, 55, 55, 96],
+      "rows": [{"dtype": "f32", "mode": "across", "forms": forms}],
+    }
   }
+
+
+def test_kernel_stats_counts_kernels_and_bytes():
+  x = jnp.ones((64, 128), jnp.float32)
+  compiled = jax.jit(lambda a: a * 2).lower(x).compile()
+  stats = aot.kernel_stats(compiled.as_text())
+  assert stats["kernels"] == 1
+  assert stats["bytes"] == 2 * x.nbytes
+
+
+def test_parse_shapes():
+  shapes = cli.parse_shapes("alexnet_lrn1,4x5x6x7")
+  assert shapes == {"alexnet_lrn1": (32, 55, 55, 96), "4x5x6x7": (4, 5, 6, 7)}
   with pytest.raises(Exception, match="unknown shape"):
-    bench.parse_shapes(["4x5x6"])
+    cli.parse_shapes("4x5x6")
 
 
-def test_bad_flags_exit(bench):
+def test_bad_flags_exit():
   with pytest.raises(SystemExit):
-    bench.main(["--dtypes", "f64"])
+    cli.main(["--dtypes", "f64"])
   with pytest.raises(SystemExit):
-    bench.main(["--repeats", "0"])
+    cli.main(["--repeats", "0"])
 
 
-def test_missing_peer_is_skipped(bench, monkeypatch):
-  monkeypatch.setitem(bench.PEERS, "torch", "no_such_module_for_lrn")
-  with pytest.raises(bench.Unavailable, match="not installed"):
-    bench._make_peer("torch", "across", "f32", gpu=False)
+def test_missing_peer_is_skipped(monkeypatch):
+  monkeypatch.setitem(config.PEERS, "torch", "no_such_module_for_lrn")
+  cfg = config.Config("tiny", (1, 3, 3, 5), "f32", "across")
+  with pytest.raises(peers.Unavailable, match="not installed"):
+    peers.make("torch", cfg, gpu=False)

@@ -1,0 +1,88 @@
+"""What the benchmark measures: shapes, LRN constants, call forms, targets."""
+
+from __future__ import annotations
+
+import dataclasses
+
+# AlexNet's LRN: depth radius 2 (n = 5), k = 2, alpha = 1e-4, beta = 0.75.
+RADIUS = 2
+SIZE = 2 * RADIUS + 1
+ALPHA = 1e-4
+BETA = 0.75
+K = 2.0
+# Caffe's WITHIN_CHANNEL hard-codes k = 1 (and divides alpha by n * n).
+WITHIN_K = 1.0
+# The agreement checks run on CHECK_SCALE * x, where alpha * sum(x**2) is
+# large enough against k that a wrong window or alpha shows.
+CHECK_SCALE = 30.0
+# Output channels of the 3x3 convolution that follows the LRN in the
+# GoogLeNet-stem training step.
+STEM_CHANNELS = 64
+
+SHAPES: dict[str, tuple[int, int, int, int]] = {
+  "alexnet_lrn1": (32, 55, 55, 96),
+  "alexnet_lrn2": (32, 27, 27, 256),
+  "googlenet": (32, 56, 56, 192),
+}
+QUICK_SHAPES: dict[str, tuple[int, int, int, int]] = {"quick": (8, 27, 27, 64)}
+DTYPES = ("f32", "bf16")
+MODES = ("across", "within")
+PEERS = {"tf": "tensorflow", "torch": "torch"}
+
+# The call forms, in table order. A training step is timed with and without
+# the LRN; its figure is what the LRN adds.
+FORMS = ("step_pool", "step_conv", "grad", "vjp", "fwd")
+STEPS = ("step_pool", "step_conv")
+FORM_LABELS = {
+  "step_pool": "train step +LRN (conv1x1, relu, LRN, maxpool)",
+  "step_conv": "train step +LRN (conv1x1, relu, LRN, conv3x3)",
+  "grad": "value_and_grad",
+  "vjp": "(y, dx)",
+  "fwd": "forward",
+}
+IMPLS = ("ours", "tf", "torch", "floor")
+IMPL_LABELS = {
+  "ours": "flax_lrn",
+  "tf": "TensorFlow",
+  "torch": "PyTorch",
+  "floor": "floor",
+}
+
+# max|a - b| / max|b| allowed between a peer and flax_lrn. A training step's
+# weight gradient sums over every position of the batch (~1e5 terms added
+# in a different order by each library), so it gets a wider float32 bound.
+CHECK_TOLERANCE = {"f32": 1e-5, "bf16": 4 * 2.0**-7}
+STEP_CHECK_TOLERANCE = {"f32": 1e-4, "bf16": 2.0**-4}
+
+# CPU targets: (ratio, mode, dtype, op, bound). Each ratio is of medians
+# from one run, read from the row of that mode and dtype.
+CPU_TARGETS = (
+  ("step_pool_tf_over_ours", "across", "f32", ">=", 2.0),
+  ("step_conv_tf_over_ours", "across", "f32", ">=", 2.0),
+  ("step_pool_torch_over_ours", "across", "f32", ">=", 8.0),
+  ("step_conv_torch_over_ours", "across", "f32", ">=", 8.0),
+  ("step_pool_torch_over_ours", "within", "f32", ">=", 8.0),
+  ("step_conv_torch_over_ours", "within", "f32", ">=", 8.0),
+  ("grad_tf_over_ours", "across", "f32", ">=", 2.0),
+  ("grad_scratch_over_x", "across", "f32", "<=", 1.0),
+  ("fwd_ours_over_floor", "across", "f32", "<=", 1.3),
+  ("fwd_ours_over_floor", "within", "f32", "<=", 1.6),
+  ("fwd_tf_over_ours", "across", "f32", ">=", 1.25),
+  ("step_pool_bf16_over_f32", "across", "bf16", "<=", 0.75),
+  ("step_conv_bf16_over_f32", "across", "bf16", "<=", 0.75),
+  ("fwd_bf16_over_f32", "across", "bf16", "<", 1.0),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  """One row of the tables: a shape, a dtype and a mode."""
+
+  shape_name: str
+  shape: tuple[int, int, int, int]
+  dtype: str
+  mode: str
+
+  @property
+  def label(self) -> str:
+    return f"{self.shape_name} {self.dtype} {self.mode}"

@@ -1,0 +1,221 @@
+"""One configuration: compile, check every peer against flax_lrn, time."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import aot, config, peers, programs, timing
+
+
+def arrays_for(cfg: config.Config, scale: float = 1.0) -> dict[str, np.ndarray]:
+  """NHWC input ``x``, cotangent ``g``, HWIO weights ``w``, ``v`` (seed 0)."""
+  rng = np.random.default_rng(0)
+  x = rng.standard_normal(cfg.shape, dtype=np.float32)
+  g = rng.standard_normal(cfg.shape, dtype=np.float32)
+  w, v = programs.step_weights(jax.random.key(0), cfg.shape[-1], jnp.float32)
+  return {"x": scale * x, "g": g, "w": np.asarray(w), "v": np.asarray(v)}
+
+
+class Ours:
+  """flax_lrn's compiled programs (and the floor) for one configuration."""
+
+  def __init__(self, cfg: config.Config, device):
+    self.device = device
+    self.dtype = {"f32": jnp.float32, "bf16": jnp.bfloat16}[cfg.dtype]
+    self.fns = programs.programs(cfg.mode)
+    self.compiled: dict[str, Any] = {}
+    self.compile_s: dict[str, float] = {}
+
+  def _args(self, arrays, signature: str):
+    put = {
+      k: jax.device_put(jnp.asarray(a, self.dtype), self.device)
+      for k, a in arrays.items()
+    }
+    return {
+      "x": (put["x"],),
+      "xg": (put["x"], put["g"]),
+      "wwx": (put["w"], put["v"], put["x"]),
+    }[signature]
+
+  def programs(self, arrays) -> dict[str, Any]:
+    calls = {}
+    for name, (fn, signature) in self.fns.items():
+      args = self._args(arrays, signature)
+      if name not in self.compiled:
+        start = time.perf_counter()
+        self.compiled[name] = jax.jit(fn).lower(*args).compile()
+        self.compile_s[name] = time.perf_counter() - start
+      calls[name] = _bind(self.compiled[name], args)
+    return calls
+
+  sync = staticmethod(jax.block_until_ready)
+
+  @staticmethod
+  def to_numpy(form: str, out) -> list[np.ndarray]:
+    outs = out if isinstance(out, tuple) else (out,)
+    return [np.asarray(a, np.float32) for a in outs]
+
+
+def _bind(compiled, args):
+  return lambda: compiled(*args)
+
+
+def _rel_err(a: np.ndarray, b: np.ndarray) -> float:
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+  return float(np.max(np.abs(a - b))) / (float(np.max(np.abs(b))) or 1.0)
+
+
+def _ratio(num: float | None, den: float | None) -> float | None:
+  return None if num is None or den is None or den == 0 else num / den
+
+
+def _check(cfg, ours_calls, ours, peer_calls, peer) -> dict[str, Any]:
+  """Each form's outputs of a peer against flax_lrn's, on the check input."""
+  errs = {}
+  for form in config.FORMS:
+    if form not in peer_calls:
+      continue
+    mine = ours.to_numpy(form, ours_calls[form]())
+    theirs = peer.to_numpy(form, peer_calls[form]())
+    errs[form] = max(_rel_err(a, b) for a, b in zip(theirs, mine, strict=True))
+  bounds = {
+    form: (config.STEP_CHECK_TOLERANCE if form in config.STEPS else
+           config.CHECK_TOLERANCE)[cfg.dtype]
+    for form in errs
+  }  # fmt: skip
+  ok = all(errs[f] <= bounds[f] for f in errs)
+  if not ok:
+    print(
+      f"MISMATCH: a peer disagrees with flax_lrn on {cfg.label}: {errs}",
+      file=sys.stderr,
+      flush=True,
+    )
+  return {"errors": errs, "bounds": bounds, "ok": ok}
+
+
+def run_config(
+  cfg: config.Config,
+  peer_names: Sequence[str],
+  device,
+  gpu: bool,
+  repeats: int,
+  warmup: int,
+  inner: int,
+  seed: int,
+) -> dict[str, Any]:
+  """Checks and times one configuration; returns its record for the JSON."""
+  ours = Ours(cfg, device)
+  check = arrays_for(cfg, config.CHECK_SCALE)
+  ours_check = ours.programs(check)
+  record: dict[str, Any] = {
+    "shape_name": cfg.shape_name,
+    "shape": list(cfg.shape),
+    "dtype": cfg.dtype,
+    "mode": cfg.mode,
+    "peers": {},
+    "checks": {},
+  }
+  impls: dict[str, Any] = {}
+  for name in peer_names:
+    try:
+      peer = peers.make(name, cfg, gpu)
+    except peers.Unavailable as e:
+      record["peers"][name] = f"n/a: {e}"
+      continue
+    record["peers"][name] = "ok"
+    record["checks"][name] = _check(
+      cfg, ours_check, ours, peer.programs(check), peer
+    )
+    impls[name] = peer
+  del ours_check
+
+  data = arrays_for(cfg)
+  candidates = []
+  for name, impl in {"ours": ours, **impls}.items():
+    for form, call in impl.programs(data).items():
+      impl_name = "floor" if form == "floor" else name
+      form = "fwd" if form == "floor" else form
+      candidates.append(timing.Candidate((impl_name, form), call, impl.sync))
+  samples = timing.time_interleaved(candidates, repeats, warmup, inner, seed)
+
+  times: dict[str, dict[str, Any]] = {f: {} for f in config.FORMS}
+  totals: dict[str, dict[str, Any]] = {f: {} for f in config.STEPS}
+  for (impl_name, form), s in samples.items():
+    if form.endswith("_base"):
+      continue
+    if form in config.STEPS:
+      base = samples[(impl_name, f"{form}_base")]
+      times[form][impl_name] = timing.paired_difference(s, base)
+      totals[form][impl_name] = {
+        "with": timing.summary(s),
+        "without": timing.summary(base),
+      }
+    else:
+      times[form][impl_name] = timing.summary(s)
+  record["times_ms"] = times
+  record["step_totals_ms"] = totals
+  record["compile_s"] = ours.compile_s
+  record.update(_structure(ours, cfg))
+  record["ratios"] = _ratios(times, record)
+  return record
+
+
+def _structure(ours: Ours, cfg: config.Config) -> dict[str, Any]:
+  """Kernels, bytes moved and scratch of flax_lrn's compiled programs."""
+  x_bytes = int(np.prod(cfg.shape)) * jnp.dtype(ours.dtype).itemsize
+  stats = {}
+  for name, compiled in ours.compiled.items():
+    s = aot.kernel_stats(compiled.as_text())
+    memory = compiled.memory_analysis()
+    s["scratch"] = 0 if memory is None else memory.temp_size_in_bytes
+    stats[name] = s
+  out: dict[str, dict[str, float]] = {"bytes_over_x": {}, "scratch_over_x": {}}
+  for form in config.FORMS:
+    s, base = stats[form], stats.get(f"{form}_base")
+    for key, field in (
+      ("bytes_over_x", "bytes"),
+      ("scratch_over_x", "scratch"),
+    ):
+      value = s[field] - (base[field] if base else 0)
+      out[key][form] = value / x_bytes
+  out["input_bytes"] = x_bytes
+  return out
+
+
+def _ratios(times, record) -> dict[str, float | None]:
+  def med(form: str, impl: str) -> float | None:
+    return times[form].get(impl, {}).get("median")
+
+  ratios: dict[str, float | None] = {}
+  for form in config.FORMS:
+    for peer in config.PEERS:
+      ratios[f"{form}_{peer}_over_ours"] = _ratio(
+        med(form, peer), med(form, "ours")
+      )
+  ratios["fwd_ours_over_floor"] = _ratio(
+    med("fwd", "ours"), med("fwd", "floor")
+  )
+  ratios["grad_scratch_over_x"] = record["scratch_over_x"]["grad"]
+  return ratios
+
+
+def cross_dtype_ratios(records: Sequence[dict[str, Any]]) -> None:
+  """Adds bf16/f32 ratios to each bf16 record that has an f32 twin."""
+  f32 = {
+    (r["shape_name"], r["mode"]): r for r in records if r["dtype"] == "f32"
+  }
+  for r in records:
+    twin = f32.get((r["shape_name"], r["mode"]))
+    if r["dtype"] == "bf16" and twin is not None:
+      for form in config.FORMS:
+        r["ratios"][f"{form}_bf16_over_f32"] = _ratio(
+          r["times_ms"][form]["ours"]["median"],
+          twin["times_ms"][form]["ours"]["median"],
+        )
