@@ -310,11 +310,11 @@ def _patch(original: Any) -> Any:
 
 @register_primitive(
   jaxpr_primitive=PRIMITIVE.name,
-  jax_doc="https://flax-lrn.readthedocs.io",
+  jax_doc="https://github.com/flax-lrn/flax_lrn",
   onnx=[
     {"component": "LRN", "doc": "https://onnx.ai/onnx/operators/onnx__LRN.html"}
   ],
-  since="0.17.1",
+  since="0.1.0",  # the flax_lrn version
   context="primitives.flax_lrn",
   component="lrn",
   testcases=[],
