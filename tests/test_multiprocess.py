@@ -16,7 +16,7 @@ process boundary, communicate nothing where none does, and never gather.
 The processes are bounded in time and killed if either fails or hangs; the
 coordinator listens on a free port of 127.0.0.1.
 
-Runtime: about 20 s on 2 CPU cores.
+Runtime: about 20 s of CPU time on 2 cores.
 """
 
 from __future__ import annotations

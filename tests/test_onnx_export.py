@@ -8,13 +8,13 @@ but layout changes around it where ONNX's operator can express the
 configuration, and no ``LRN`` node where it cannot. For every ``LRN`` node,
 its attributes read with ONNX's definition (:func:`flax_lrn.compat.onnx`)
 must give the exported function back, which also covers the graphs that
-ONNX Runtime cannot run (even sizes, float64). AlexNet and GoogLeNet from
+ONNX Runtime cannot run (even sizes, float64 nodes). AlexNet and GoogLeNet from
 examples/, linen and NNX, export the same way.
 
 Skipped without the ``onnx`` extra (jax2onnx, onnx, onnxruntime).
 
-Runtime: about 40 s on 2 CPU cores, half of it jax2onnx importing its own
-plugins on the first export.
+Runtime: about 55 s of CPU time on 2 cores, a quarter of it jax2onnx
+importing its own plugins on the first export.
 """
 
 from __future__ import annotations
@@ -179,6 +179,7 @@ def _check_runs(model, fn, shape: str, dtype=np.float32, rtol=1e-5) -> None:
 )
 def test_native_lrn_node(fn, shape, channel_axis):
   model = to_onnx(fn, [_spec(shape)])
+  onnx.checker.check_model(model, full_check=True)  # with shape inference
   ops = _ops(model)
   assert ops.count("LRN") == 1 and set(ops) <= LAYOUT | {"LRN"}, ops
   assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "B"
@@ -191,6 +192,7 @@ def test_native_lrn_node(fn, shape, channel_axis):
 )
 def test_decomposed(fn, shape):
   model = to_onnx(fn, [_spec(shape)])
+  onnx.checker.check_model(model, full_check=True)
   ops = _ops(model)
   assert "LRN" not in ops and "Sum" in ops, ops
   _check_runs(model, fn, shape)
@@ -258,6 +260,8 @@ def test_float64_policy():
   with flax_lrn.onnx_export.native_lrn("spec"):
     model = to_onnx(fn, [("B", 8, 2, 2)], enable_double_precision=True)
   assert _ops(model) == ["LRN"]
+  with jax.enable_x64(True):
+    _check_lrn_node(model, fn, _random((2, 8, 2, 2), np.float64), 1)
 
 
 def test_never_policy_decomposes():
