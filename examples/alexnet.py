@@ -62,7 +62,8 @@ HIDDEN = 4096
 
 def _max_pool(x: jax.Array) -> jax.Array:
   """The overlapping 3x3, stride-2 max-pool of the paper (§3.4)."""
-  return nn.max_pool(x, (3, 3), strides=(2, 2))
+  # window_shape by keyword, the form jax2onnx's ONNX export recognizes.
+  return nn.max_pool(x, window_shape=(3, 3), strides=(2, 2))
 
 
 def feature_side(image_size: int) -> int:

@@ -70,7 +70,10 @@ INCEPTION = (
 
 def _max_pool(x: jax.Array, stride: int = 2) -> jax.Array:
   """A 3x3 max-pool; 'SAME' reproduces Caffe's ceil-mode output sizes."""
-  return nn.max_pool(x, (3, 3), strides=(stride, stride), padding="SAME")
+  # window_shape by keyword, the form jax2onnx's ONNX export recognizes.
+  return nn.max_pool(
+    x, window_shape=(3, 3), strides=(stride, stride), padding="SAME"
+  )
 
 
 class InceptionLinen(nn.Module):
