@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     type=_choices([*config.PEERS, "none"]),
     default=list(config.PEERS),
   )
-  p.add_argument("--repeats", type=int, default=9, help="interleaved rounds")
+  p.add_argument("--repeats", type=int, default=5, help="interleaved rounds")
   p.add_argument("--warmup", type=int, default=2)
   p.add_argument("--inner", type=int, default=None, help="runs per sample")
   p.add_argument("--seed", type=int, default=0)

@@ -17,7 +17,7 @@ WITHIN_K = 1.0
 CHECK_SCALE = 30.0
 # Output channels of the 3x3 convolution that follows the LRN in the
 # GoogLeNet-stem training step.
-STEM_CHANNELS = 64
+STEM_CHANNELS = 32
 
 SHAPES: dict[str, tuple[int, int, int, int]] = {
   "alexnet_lrn1": (32, 55, 55, 96),
