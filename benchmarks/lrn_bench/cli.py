@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     "--markdown", type=pathlib.Path, help="rewrite this file's results block"
   )
   p.add_argument(
+    "--section",
+    default="results",
+    help="the name in the <!-- BEGIN name --> markers that --markdown fills",
+  )
+  p.add_argument(
     "--quick", action="store_true", help="one small shape, 2 rounds"
   )
   return p
@@ -88,14 +93,16 @@ def _device(choice: str):
   return gpus[0]
 
 
-def _render(out: pathlib.Path, markdown: pathlib.Path | None) -> str:
+def _render(
+  out: pathlib.Path, markdown: pathlib.Path | None, section: str
+) -> str:
   data = json.loads((out / "results.json").read_text())
   aot_path = out / "aot.json"
   aot = json.loads(aot_path.read_text()) if aot_path.exists() else None
   body = report.render(data, aot)
   (out / "results.md").write_text(body)
   if markdown is not None:
-    report.update_markdown(markdown, body)
+    report.update_markdown(markdown, body, section)
   return body
 
 
@@ -106,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   if args.repeats < 1 or args.warmup < 0:
     parser.error("--repeats must be >= 1 and --warmup >= 0")
   if args.command == "render":
-    print(_render(args.out, args.markdown))
+    print(_render(args.out, args.markdown, args.section))
     return 0
   if args.quick:
     args.shapes = args.shapes if "--shapes" in argv else config.QUICK_SHAPES
@@ -137,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   args.out.mkdir(parents=True, exist_ok=True)
   data = {"meta": meta, "results": records}
   (args.out / "results.json").write_text(json.dumps(data, indent=1) + "\n")
-  print(_render(args.out, args.markdown))
+  print(_render(args.out, args.markdown, args.section))
   plot.plot(data, args.out / "lrn_benchmark.png")
   return (
     1 if any(not c["ok"] for r in records for c in r["checks"].values()) else 0

@@ -49,10 +49,21 @@ IMPL_LABELS = {
 }
 
 # max|a - b| / max|b| allowed between a peer and flax_lrn. A training step's
-# weight gradient sums over every position of the batch (~1e5 terms added
-# in a different order by each library), so it gets a wider float32 bound.
+# weight gradient sums ~1e5 terms of both signs, in each library's order,
+# and where they cancel float32 rounding grows against max|b| (2.6e-4
+# measured); and where two inputs of a max-pool window differ by a rounding
+# error, each library may route that window's gradient to a different one
+# (4.3e-3 measured). The LRN forms agree to 4e-7 on the same inputs, and a
+# wrong window or alpha scaling moves the step's gradient by far more.
 CHECK_TOLERANCE = {"f32": 1e-5, "bf16": 4 * 2.0**-7}
-STEP_CHECK_TOLERANCE = {"f32": 1e-4, "bf16": 2.0**-4}
+STEP_CHECK_TOLERANCE = {"f32": 1e-2, "bf16": 2.0**-4}
+
+
+def check_bound(form: str, dtype: str) -> float:
+  """The agreement bound of one call form's outputs."""
+  table = STEP_CHECK_TOLERANCE if form in STEPS else CHECK_TOLERANCE
+  return table[dtype]
+
 
 # CPU targets: (ratio, mode, dtype, op, bound). Each ratio is of medians
 # from one run, read from the row of that mode and dtype.

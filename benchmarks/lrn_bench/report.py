@@ -11,6 +11,13 @@ from . import config
 
 BEGIN = "<!-- BEGIN results -->"
 END = "<!-- END results -->"
+
+
+def markers(section: str) -> tuple[str, str]:
+  """The comments that delimit a rendered section of a Markdown file."""
+  return f"<!-- BEGIN {section} -->", f"<!-- END {section} -->"
+
+
 _OPS = {">=": operator.ge, "<=": operator.le, "<": operator.lt}
 
 
@@ -76,7 +83,10 @@ def _checks_section(records) -> list[str]:
     f"{name} on {r['shape_name']} {r['dtype']} {r['mode']}"
     for r in records
     for name, c in r["checks"].items()
-    if not c["ok"]
+    if any(
+      e > config.check_bound(form, r["dtype"])
+      for form, e in c["errors"].items()
+    )
   ]
   worst: dict[str, float] = {}
   for r in records:
@@ -226,8 +236,9 @@ def render(report: dict[str, Any], aot: dict[str, Any] | None) -> str:
   return "\n".join(out).rstrip() + "\n"
 
 
-def update_markdown(path: pathlib.Path, body: str) -> None:
-  """Replaces the text between the results markers of ``path``."""
+def update_markdown(path: pathlib.Path, body: str, section: str) -> None:
+  """Replaces the text between the markers of ``section`` in ``path``."""
+  begin, end_marker = markers(section)
   text = path.read_text()
-  start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+  start, end = text.index(begin) + len(begin), text.index(end_marker)
   path.write_text(text[:start] + "\n\n" + body + "\n" + text[end:])

@@ -85,11 +85,7 @@ def _check(cfg, ours_calls, ours, peer_calls, peer) -> dict[str, Any]:
     mine = ours.to_numpy(form, ours_calls[form]())
     theirs = peer.to_numpy(form, peer_calls[form]())
     errs[form] = max(_rel_err(a, b) for a, b in zip(theirs, mine, strict=True))
-  bounds = {
-    form: (config.STEP_CHECK_TOLERANCE if form in config.STEPS else
-           config.CHECK_TOLERANCE)[cfg.dtype]
-    for form in errs
-  }  # fmt: skip
+  bounds = {form: config.check_bound(form, cfg.dtype) for form in errs}
   ok = all(errs[f] <= bounds[f] for f in errs)
   if not ok:
     print(
