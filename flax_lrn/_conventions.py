@@ -15,10 +15,13 @@ decided.
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 from flax_lrn import _validation
+
+_SIZE = "the number of channels in the window"
+# Caffe (and ONNX Runtime) only supports odd sizes.
+_LOCAL_SIZE = "the window size, which must be odd as in Caffe"
 
 # Caffe's LRNParameter.NormRegion, as written in a prototxt (upper case) and
 # as flax_lrn spells its modes (lower case).
@@ -30,30 +33,11 @@ _CAFFE_NORM_REGIONS = {
 }
 
 
-def _int_at_least(name: str, value: Any, minimum: int, why: str) -> int:
-  if isinstance(value, bool):
-    raise TypeError(f"{name} must be an int, got the bool {value!r}.")
-  try:
-    value = operator.index(value)
-  except TypeError:
-    raise TypeError(
-      f"{name} must be an int, got {value!r} of type {type(value).__name__}."
-    ) from None
-  if value < minimum:
-    raise ValueError(f"{name} must be >= {minimum} ({why}), got {value}.")
-  return value
-
-
-def _check_scalars(**named: tuple[Any, str]) -> None:
+def _check_scalars(**named: Any) -> None:
   # Under the upstream's names, so an error names what the user wrote
   # (``bias``, not flax_lrn's ``k``). Traced values are checked by lrn.
-  for name, (value, meaning) in named.items():
-    _validation.check_nonnegative(name, value, meaning)
-
-
-_ALPHA = "the scale of the sum of squares"
-_BETA = "the exponent"
-_SHIFT = "the additive constant"
+  for name, value in named.items():
+    _validation.check_nonnegative(name, value)
 
 
 def tensorflow(
@@ -70,13 +54,13 @@ def tensorflow(
     ValueError: if ``depth_radius < 0`` or a hyper-parameter is negative or
       not finite.
   """
-  r = _int_at_least(
+  r = _validation.check_int(
     "depth_radius",
     depth_radius,
     0,
     "the half-width: the window is 2 * depth_radius + 1 channels",
   )
-  _check_scalars(bias=(bias, _SHIFT), alpha=(alpha, _ALPHA), beta=(beta, _BETA))
+  _check_scalars(bias=bias, alpha=alpha, beta=beta)
   return dict(
     window=(r, r),
     alpha=alpha,
@@ -104,8 +88,8 @@ def torch(
     ValueError: if ``size < 1`` or a hyper-parameter is negative or not
       finite.
   """
-  n = _int_at_least("size", size, 1, "the number of channels in the window")
-  _check_scalars(alpha=(alpha, _ALPHA), beta=(beta, _BETA), k=(k, _SHIFT))
+  n = _validation.check_int("size", size, 1, _SIZE)
+  _check_scalars(alpha=alpha, beta=beta, k=k)
   return dict(
     window=(n // 2, (n - 1) // 2),
     alpha=alpha,
@@ -133,8 +117,8 @@ def onnx(
     ValueError: if ``size < 1`` or a hyper-parameter is negative or not
       finite.
   """
-  n = _int_at_least("size", size, 1, "the number of channels in the window")
-  _check_scalars(alpha=(alpha, _ALPHA), beta=(beta, _BETA), bias=(bias, _SHIFT))
+  n = _validation.check_int("size", size, 1, _SIZE)
+  _check_scalars(alpha=alpha, beta=beta, bias=bias)
   return dict(
     window=((n - 1) // 2, n // 2),
     alpha=alpha,
@@ -165,13 +149,12 @@ def caffe(
     ValueError: if ``local_size`` is not odd and positive, ``norm_region``
       is unknown, or a hyper-parameter is negative or not finite.
   """
-  n = _int_at_least("local_size", local_size, 1, "the window size")
+  n = _validation.check_int("local_size", local_size, 1, _LOCAL_SIZE)
   if n % 2 != 1:
     raise ValueError(
-      f"local_size must be odd, got {n}: Caffe (and ONNX Runtime) only"
-      " supports odd values for local_size. For an even window use"
-      " flax_lrn.compat.torch or flax_lrn.compat.onnx, which differ in where"
-      " they put the extra channel."
+      f"local_size must be an int >= 1 ({_LOCAL_SIZE}), got {n}. For an"
+      " even window use flax_lrn.compat.torch or flax_lrn.compat.onnx, which"
+      " differ in where they put the extra channel."
     )
   if not isinstance(norm_region, str) or norm_region not in _CAFFE_NORM_REGIONS:
     raise ValueError(
@@ -180,9 +163,9 @@ def caffe(
       f" {norm_region!r}."
     )
   mode = _CAFFE_NORM_REGIONS[norm_region]
-  _check_scalars(alpha=(alpha, _ALPHA), beta=(beta, _BETA))
+  _check_scalars(alpha=alpha, beta=beta)
   if mode == "across_channels":
-    _check_scalars(k=(k, _SHIFT))
+    _check_scalars(k=k)
   half = (n - 1) // 2
   return dict(
     window=(half, half),

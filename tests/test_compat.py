@@ -426,15 +426,20 @@ class ValidationTest(parameterized.TestCase):
   X = np.ones((1, 4, 3, 3), np.float32)
 
   @parameterized.parameters(
-    (compat.torch, dict(size=0), ValueError, "size must be >= 1.*got 0"),
-    (compat.onnx, dict(size=-2), ValueError, "size must be >= 1.*got -2"),
+    (compat.torch, dict(size=0), ValueError, "size must be an int >= 1.*got 0"),
+    (
+      compat.onnx,
+      dict(size=-2),
+      ValueError,
+      "size must be an int >= 1.*got -2",
+    ),
     (compat.torch, dict(size=2.0), TypeError, "size must be an int.*float"),
     (compat.onnx, dict(size=True), TypeError, "size must be an int.*bool"),
     (
       compat.tensorflow,
       dict(depth_radius=-1),
       ValueError,
-      "depth_radius must be >= 0.*half-width.*got -1",
+      "depth_radius must be an int >= 0.*half-width.*got -1",
     ),
     (
       compat.tensorflow,
@@ -446,9 +451,14 @@ class ValidationTest(parameterized.TestCase):
       compat.caffe,
       dict(local_size=4),
       ValueError,
-      "local_size must be odd, got 4",
+      r"local_size must be an int >= 1 \(the window size, which must be odd.*got 4\.",
     ),
-    (compat.caffe, dict(local_size=0), ValueError, "local_size must be >= 1"),
+    (
+      compat.caffe,
+      dict(local_size=0),
+      ValueError,
+      "local_size must be an int >= 1.*got 0",
+    ),
     (
       compat.caffe,
       dict(norm_region="across"),
