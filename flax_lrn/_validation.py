@@ -235,7 +235,7 @@ def normalize_axis(name: str, axis: Any, ndim: int) -> int:
 
 
 def check_spatial_axes(
-  spatial_axes: Sequence[int] | None, channel_axis: int, ndim: int
+  spatial_axes: Any, channel_axis: int, ndim: int
 ) -> tuple[int, ...]:
   """Resolves the spatial axes of the within-channel window.
 
