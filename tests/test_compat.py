@@ -1,7 +1,7 @@
 """flax_lrn.compat and the modules' from_* constructors, without the peers.
 
-The worked examples E1-E7 of lrn-semantics.md §6 for each convention, the
-identities between conventions (§4), a float64 reference with each
+Worked examples E1-E7, computed by hand, for each convention, the
+identities between conventions, a float64 reference with each
 framework's placement written out independently (tests/compat_helpers.py),
 second-order gradient checks at alpha ~ 1, the upstream defaults and the
 argument checks. Runtime: about 35 s of CPU time (most of it compiling).
@@ -52,7 +52,7 @@ def _close(actual, expected, rtol=RTOL, atol=0.0):
 
 
 class WorkedExamplesTest(chex.TestCase):
-  """lrn-semantics.md §6, through the upstream parameter names."""
+  """Hand-computed examples, through the upstream parameter names."""
 
   @chex.variants(**VARIANTS)
   def test_e1_tensorflow_constant(self):
@@ -171,7 +171,14 @@ class WorkedExamplesTest(chex.TestCase):
 
 
 class IdentitiesTest(parameterized.TestCase):
-  """lrn-semantics.md §4: how the conventions relate."""
+  """How the conventions relate.
+
+  For odd sizes PyTorch, ONNX and Caffe agree, and TensorFlow with
+  ``depth_radius = (n - 1) // 2`` agrees with them when given ``alpha / n``,
+  since it does not divide alpha by the window size.
+  PyTorch places the extra element of an even window before the centre,
+  ONNX after it, so each is the other on the channel-reversed input.
+  """
 
   @parameterized.parameters(1, 3, 5, 7, 11)
   def test_odd_sizes_agree(self, n):
