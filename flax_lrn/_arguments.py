@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 from flax_lrn import _validation
@@ -49,8 +50,8 @@ class Arguments(NamedTuple):
   beta: ArrayLike
   static_alpha: float | None
   static_beta: float | None
-  compute_dtype: Any
-  out_dtype: Any
+  compute_dtype: np.dtype
+  out_dtype: np.dtype
   axis_name: str | None
 
 
