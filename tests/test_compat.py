@@ -421,6 +421,18 @@ class SignatureTest(parameterized.TestCase):
       ]
       self.assertEqual(positional, upstream, fn)
 
+  @parameterized.parameters("tensorflow", "torch", "onnx", "caffe")
+  def test_docstrings_list_every_parameter(self, convention):
+    for fn in (
+      getattr(compat, convention),
+      getattr(flax_lrn.LRN, f"from_{convention}"),
+      getattr(lrn_nnx.LRN, f"from_{convention}"),
+    ):
+      doc = fn.__doc__
+      self.assertLess(doc.index("Args:"), doc.index("Example::"), fn)
+      for name in inspect.signature(fn).parameters:
+        self.assertIn(f"\n  {name}: ", doc.replace("**", ""), fn)
+
   def test_compat_is_exported(self):
     self.assertIs(flax_lrn.compat, compat)
     self.assertIn("compat", flax_lrn.__all__)
