@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.typing import ArrayLike, DTypeLike
 
-from flax_lrn import _halo, _normalize, _validation, _window
+from flax_lrn import _arguments, _halo, _normalize, _window
 
 Window = int | tuple[int, int]
 
@@ -144,96 +144,56 @@ def lrn(
     >>> flax_lrn.lrn(x, window=(1, 1), alpha=1.0, beta=1.0, k=0.0)
     Array([[[[0.25      , 0.16666667, 0.25      ]]]], dtype=float32)
   """
-  before, after = _validation.check_window(window)
-  mode = _validation.check_mode(mode)
-  alpha_scaling = _validation.check_alpha_scaling(alpha_scaling)
-  alpha_value = _validation.check_nonnegative(
-    "alpha", alpha, "the scale of the sum"
+  args = _arguments.resolve(
+    x,
+    window,
+    alpha=alpha,
+    beta=beta,
+    k=k,
+    alpha_scaling=alpha_scaling,
+    mode=mode,
+    channel_axis=channel_axis,
+    spatial_axes=spatial_axes,
+    dtype=dtype,
+    axis_name=axis_name,
   )
-  beta_value = _validation.check_nonnegative("beta", beta, "the exponent")
-  k_value = _validation.check_nonnegative("k", k, "the additive constant")
-  out_dtype = _validation.check_out_dtype(dtype)
-  x = _validation.check_input(x)
-  if out_dtype is None:
-    out_dtype = x.dtype
+  return _compute(args)
 
-  ndim = x.ndim
-  if ndim < 1:
-    raise ValueError(
-      "x must have rank >= 1 (it needs a channel axis), got a scalar."
-    )
-  channel_axis = _validation.normalize_axis("channel_axis", channel_axis, ndim)
-  if mode == "across_channels":
-    if spatial_axes is not None:
-      raise ValueError(
-        "spatial_axes only applies to mode='within_channel', got"
-        f" spatial_axes={spatial_axes!r} with mode='across_channels'."
-      )
-    axes = (channel_axis,)
-  else:
-    axes = _validation.check_spatial_axes(spatial_axes, channel_axis, ndim)
 
+def _compute(args: _arguments.Arguments) -> jax.Array:
+  """LRN of resolved arguments: the computation behind :func:`lrn`."""
+  x, out_dtype, compute_dtype = args.x, args.out_dtype, args.compute_dtype
   if x.size == 0:
     return jnp.zeros(x.shape, out_dtype)
 
-  if axis_name is not None and mode == "across_channels":
-    local = x.shape[channel_axis]
-    x = _halo.with_halo(x, channel_axis, before, after, axis_name)
-    y = lrn(
-      x,
-      (before, after),
-      alpha=alpha,
-      beta=beta,
-      k=k,
-      alpha_scaling=alpha_scaling,
-      channel_axis=channel_axis,
-      dtype=dtype,
-    )
-    return lax.slice_in_dim(y, before, before + local, axis=channel_axis)
+  if args.axis_name is not None:
+    # The window of an edge channel reaches into the neighbouring devices'
+    # blocks: compute on the block widened by their edge channels and keep
+    # this device's own.
+    axis, before = args.channel_axis, args.before
+    local = x.shape[axis]
+    wide = _halo.with_halo(x, axis, before, args.after, args.axis_name)
+    y = _compute(args._replace(x=wide, axis_name=None))
+    return lax.slice_in_dim(y, before, before + local, axis=axis)
 
-  compute_dtype = jnp.promote_types(x.dtype, jnp.float32)
-  _validation.check_representable(
-    "alpha", alpha_value, compute_dtype, may_underflow=True
-  )
-  _validation.check_representable(
-    "k", k_value, compute_dtype, may_underflow=False
-  )
-  if alpha_value == 0.0:
-    # No window sum at all: 0 * S is NaN once x**2 overflows to inf.
-    k, beta = (jnp.asarray(v, compute_dtype) for v in (k, beta))
-    y = _normalize.scale_only(
-      x.astype(compute_dtype), k, beta if beta_value is None else beta_value
-    )
-    return y.astype(out_dtype)
-  if alpha_scaling == "size":
-    alpha = alpha / (before + after + 1) ** len(axes)
   # Hyper-parameters take the compute dtype, so a NumPy float64 scalar does
   # not promote float32 work to float64 when x64 is enabled.
-  alpha, k, beta = (jnp.asarray(v, compute_dtype) for v in (alpha, k, beta))
+  k, beta = (jnp.asarray(v, compute_dtype) for v in (args.k, args.beta))
+  if args.static_alpha == 0.0:
+    # No window sum at all: 0 * S is NaN once x**2 overflows to inf.
+    static_beta = args.static_beta
+    y = _normalize.scale_only(
+      x.astype(compute_dtype), k, beta if static_beta is None else static_beta
+    )
+    return y.astype(out_dtype)
+  alpha = jnp.asarray(args.alpha, compute_dtype)
+  width = args.before + args.after + 1
   spec = _normalize.Spec(
-    axes, before, after, beta_value, *_forms(x, axes, before + after + 1)
+    args.axes,
+    args.before,
+    args.after,
+    args.static_beta,
+    *_window.choose_forms(x, args.axes, width),
   )
   y = _normalize.normalize(spec, x.astype(compute_dtype), alpha, k, beta)
   return y.astype(out_dtype)
-
-
-def _forms(x: jax.Array, axes: tuple[int, ...], width: int):
-  """Picks the window-sum forms of the forward pass and of the gradient.
-
-  Shifted copies fuse into one pass but grow the program with the width.
-  A multi-axis window is a chain of 1-D sums whose middle XLA materializes
-  whatever the form, and there reduce_window makes the fewest temporaries.
-  Under explicit sharding, JAX's shape rules refuse slices and pads of a
-  sharded axis whose length the mesh does not divide, while reduce_window
-  keeps the operand's sharding.
-  """
-  spec = getattr(jax.typeof(x).sharding, "spec", None)
-  sharded = spec is not None and any(spec[a] is not None for a in axes)
-  if sharded:
-    # The transpose of reduce_window_sum pads the cotangent to a longer
-    # axis, which explicit sharding refuses unless the mesh divides it;
-    # the shape-preserving shifts transpose to shifts.
-    return "reduce_window", "shifts"
-  if len(axes) > 1 or width > _window.MAX_UNROLLED_WIDTH:
-    return "reduce_window", "reduce_window"
-  return "shifts", "slices"

@@ -15,9 +15,23 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
 
 MODES = ("across_channels", "within_channel")
 ALPHA_SCALINGS = ("none", "size")
+
+# What each hyper-parameter means, for error messages; TensorFlow's and
+# ONNX's ``bias`` is ``k``.
+MEANINGS = {
+  "alpha": "the scale of the sum of squares",
+  "beta": "the exponent",
+  "k": "the additive constant",
+  "bias": "the additive constant",
+}
+
+_WINDOW_RULE = (
+  "window must be an int size >= 1 or a pair (before, after) of ints >= 0"
+)
 
 
 def check_mode(mode: Any) -> str:
@@ -37,15 +51,45 @@ def check_alpha_scaling(alpha_scaling: Any) -> str:
   return alpha_scaling
 
 
-def _as_int(name: str, value: Any) -> int:
-  if isinstance(value, bool):
-    raise TypeError(f"{name} must be an int, got the bool {value!r}.")
+def _index(value: Any) -> int | None:
+  """``value`` as an int, or None where it is not an integer (a bool is not)."""
+  if isinstance(value, (bool, np.bool_)):
+    return None
   try:
     return operator.index(value)
   except TypeError:
-    raise TypeError(
-      f"{name} must be an int, got {value!r} of type {type(value).__name__}."
-    ) from None
+    return None
+
+
+def _describe(value: Any) -> str:
+  if isinstance(value, (bool, np.bool_)):
+    return f"the bool {value!r}"
+  return f"{value!r} of type {type(value).__name__}"
+
+
+def check_int(
+  name: str, value: Any, minimum: int | None = None, meaning: str = ""
+) -> int:
+  """Returns ``value`` as an int, checked against ``minimum``.
+
+  Both errors state the same rule, ``{name} must be an int >= {minimum}
+  ({meaning})``, followed by what was given.
+
+  Raises:
+    TypeError: if ``value`` is not an integer (bools are not).
+    ValueError: if ``value < minimum``.
+  """
+  rule = f"{name} must be an int"
+  if minimum is not None:
+    rule += f" >= {minimum}"
+  if meaning:
+    rule += f" ({meaning})"
+  v = _index(value)
+  if v is None:
+    raise TypeError(f"{rule}, got {_describe(value)}.")
+  if minimum is not None and v < minimum:
+    raise ValueError(f"{rule}, got {v}.")
+  return v
 
 
 def check_window(window: Any) -> tuple[int, int]:
@@ -66,68 +110,86 @@ def check_window(window: Any) -> tuple[int, int]:
   if isinstance(window, (tuple, list)):
     if len(window) != 2:
       raise ValueError(
-        "window must be an int size or a pair (before, after) of"
-        f" extents, got a sequence of length {len(window)}: {window!r}."
+        f"{_WINDOW_RULE}, got a sequence of length {len(window)}: {window!r}."
       )
-    before = _as_int("window[0] (before)", window[0])
-    after = _as_int("window[1] (after)", window[1])
+    before, after = (_index(v) for v in window)
+    if before is None or after is None:
+      raise TypeError(f"{_WINDOW_RULE}, got {window!r}.")
     if before < 0 or after < 0:
-      raise ValueError(
-        f"window extents (before, after) must be >= 0, got {(before, after)!r}."
-      )
+      raise ValueError(f"{_WINDOW_RULE}, got {window!r}.")
     return before, after
-  size = _as_int("window", window)
+  size = _index(window)
+  if size is None:
+    raise TypeError(f"{_WINDOW_RULE}, got {_describe(window)}.")
   if size < 1:
-    raise ValueError(f"window size must be >= 1, got {size}.")
+    raise ValueError(f"{_WINDOW_RULE}, got {size}.")
   return (size - 1) // 2, size // 2
 
 
-def static_scalar(name: str, value: Any) -> float | None:
+def static_scalar(name: str, value: Any, rule: str = "") -> float | None:
   """Returns a concrete hyper-parameter as a float, or None if it is traced.
 
+  Args:
+    name: the parameter's name.
+    value: its value.
+    rule: what the parameter must be, stated by every error; defaults to
+      ``{name} must be a real scalar``.
+
   Raises:
-    TypeError: if the value is not a real scalar.
+    TypeError: if the value is not a real number.
+    ValueError: if the value is not a scalar.
   """
-  if isinstance(value, jax.core.Tracer):
+  rule = rule or f"{name} must be a real scalar"
+  if isinstance(value, Tracer):
     if jnp.ndim(value) != 0:
       raise ValueError(
-        f"{name} must be a scalar, got a traced array of shape"
-        f" {jnp.shape(value)}."
+        f"{rule}, got a traced array of shape {jnp.shape(value)}."
       )
     if not jnp.issubdtype(value.dtype, jnp.floating) and not jnp.issubdtype(
       value.dtype, jnp.integer
     ):
-      raise TypeError(
-        f"{name} must be a real number, got a traced {value.dtype} value."
-      )
+      raise TypeError(f"{rule}, got a traced {value.dtype} value.")
     return None
   if isinstance(value, (bool, np.bool_)):
-    raise TypeError(f"{name} must be a real number, got the bool {value!r}.")
+    raise TypeError(f"{rule}, got the bool {value!r}.")
   arr = np.asarray(value)
   if arr.ndim != 0:
-    raise ValueError(f"{name} must be a scalar, got shape {arr.shape}.")
+    raise ValueError(f"{rule}, got an array of shape {arr.shape}.")
   if not (
     np.issubdtype(arr.dtype, np.floating)
     or np.issubdtype(arr.dtype, np.integer)
     or arr.dtype == jnp.bfloat16
   ):
-    raise TypeError(
-      f"{name} must be a real number, got {value!r} of dtype {arr.dtype}."
-    )
+    raise TypeError(f"{rule}, got {value!r} of dtype {arr.dtype}.")
   return float(arr)
 
 
-def check_nonnegative(name: str, value: Any, meaning: str) -> float | None:
-  """Checks a finite, non-negative hyper-parameter; returns it if concrete."""
-  v = static_scalar(name, value)
+def check_nonnegative(
+  name: str, value: Any, meaning: str | None = None
+) -> float | None:
+  """Checks a finite, non-negative hyper-parameter; returns it if concrete.
+
+  Every error states ``{name} must be a finite real scalar >= 0
+  ({meaning})``, followed by what was given; ``meaning`` defaults to the
+  entry of :data:`MEANINGS`.
+
+  Raises:
+    TypeError: if the value is not a real number.
+    ValueError: if it is not a scalar, or is negative or not finite.
+  """
+  rule = f"{name} must be a finite real scalar >= 0"
+  meaning = meaning or MEANINGS.get(name)
+  if meaning:
+    rule += f" ({meaning})"
+  v = static_scalar(name, value, rule)
   if v is not None and not (math.isfinite(v) and v >= 0.0):
-    raise ValueError(f"{name} must be finite and >= 0 ({meaning}), got {v!r}.")
+    raise ValueError(f"{rule}, got {v!r}.")
   return v
 
 
 def check_input(x: Any, name: str = "x") -> jax.Array:
   """Converts ``x`` to an array and checks it has a real floating dtype."""
-  if isinstance(x, (jax.core.Tracer, jax.Array)):
+  if isinstance(x, (Tracer, jax.Array)):
     arr = x
   else:
     try:
@@ -152,7 +214,7 @@ def check_out_dtype(dtype: Any) -> Any:
     dt = jnp.dtype(dtype)
   except TypeError:
     raise TypeError(
-      f"dtype must be a floating dtype or None, got {dtype!r}."
+      f"dtype must be a real floating dtype or None, got {dtype!r}."
     ) from None
   if not jnp.issubdtype(dt, jnp.floating):
     raise TypeError(
@@ -163,7 +225,7 @@ def check_out_dtype(dtype: Any) -> Any:
 
 
 def normalize_axis(name: str, axis: Any, ndim: int) -> int:
-  axis = _as_int(name, axis)
+  axis = check_int(name, axis)
   if not -ndim <= axis < ndim:
     raise ValueError(
       f"{name}={axis} is out of range for an input of rank {ndim}; allowed"
@@ -173,7 +235,7 @@ def normalize_axis(name: str, axis: Any, ndim: int) -> int:
 
 
 def check_spatial_axes(
-  spatial_axes: Sequence[int] | None, channel_axis: int, ndim: int
+  spatial_axes: Any, channel_axis: int, ndim: int
 ) -> tuple[int, ...]:
   """Resolves the spatial axes of the within-channel window.
 
@@ -193,19 +255,21 @@ def check_spatial_axes(
     spatial_axes, bool
   ):
     spatial_axes = (spatial_axes,)
+  rule = (
+    "spatial_axes must be None or a non-empty sequence of distinct axes"
+    f" other than channel_axis={channel_axis}"
+  )
   if not isinstance(spatial_axes, Sequence) or isinstance(spatial_axes, str):
-    raise TypeError(
-      f"spatial_axes must be a sequence of ints or None, got {spatial_axes!r}."
-    )
+    raise TypeError(f"{rule}, got {spatial_axes!r}.")
   if not spatial_axes:
-    raise ValueError("spatial_axes must name at least one axis, got ().")
+    raise ValueError(f"{rule}, got {spatial_axes!r}.")
   axes = tuple(normalize_axis("spatial_axes", a, ndim) for a in spatial_axes)
   if len(set(axes)) != len(axes):
-    raise ValueError(f"spatial_axes must be distinct, got {spatial_axes!r}.")
+    raise ValueError(f"{rule}, got {spatial_axes!r}, which repeats an axis.")
   if channel_axis in axes:
     raise ValueError(
-      f"spatial_axes {spatial_axes!r} include the channel axis"
-      f" {channel_axis}; the within-channel window runs inside one channel."
+      f"{rule}, got {spatial_axes!r}, which includes it: the within-channel"
+      " window runs inside one channel."
     )
   return tuple(sorted(axes))
 

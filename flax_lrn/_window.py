@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import jax
 from jax import lax
 
@@ -12,7 +14,42 @@ from jax import lax
 # reduce_window, whose program size does not grow with the width.
 MAX_UNROLLED_WIDTH = 16
 
-FORMS = ("shifts", "slices", "reduce_window")
+# How a window sum is written out; see `window_sum`.
+Form = Literal["shifts", "slices", "reduce_window"]
+FORMS: tuple[Form, ...] = get_args(Form)
+
+
+def choose_forms(
+  x: jax.Array, axes: tuple[int, ...], width: int
+) -> tuple[Form, Form]:
+  """Picks the window-sum forms of the forward pass and of the gradient.
+
+  Shifted copies fuse into one pass but grow the program with the width.
+  A multi-axis window is a chain of 1-D sums whose middle XLA materializes
+  whatever the form, and there reduce_window makes the fewest temporaries.
+  Under explicit sharding, JAX's shape rules refuse slices and pads of a
+  sharded axis whose length the mesh does not divide, while reduce_window
+  keeps the operand's sharding.
+
+  Args:
+    x: the input (only its sharding is read).
+    axes: the axes the window spans.
+    width: the number of elements the window spans along each axis.
+
+  Returns:
+    ``(form, rule_form)``: the forms of the forward pass and of the
+    differentiation rule.
+  """
+  spec = getattr(jax.typeof(x).sharding, "spec", None)
+  sharded = spec is not None and any(spec[a] is not None for a in axes)
+  if sharded:
+    # The transpose of reduce_window_sum pads the cotangent to a longer
+    # axis, which explicit sharding refuses unless the mesh divides it;
+    # the shape-preserving shifts transpose to shifts.
+    return "reduce_window", "shifts"
+  if len(axes) > 1 or width > MAX_UNROLLED_WIDTH:
+    return "reduce_window", "reduce_window"
+  return "shifts", "slices"
 
 
 def window_sum(
@@ -40,7 +77,7 @@ def window_sum(
     axes: the axes the window spans.
     before: the window extent before each position.
     after: the window extent after each position.
-    form: ``'shifts'`` adds shape-preserving shifted copies, which fuse
+    form: one of :data:`FORMS`. ``'shifts'`` adds shape-preserving shifted copies, which fuse
       into a single pass with the surrounding elementwise work;
       ``'slices'`` pads once and adds slices of the padded copy, which XLA
       keeps as one materialized array when several passes read it (the
@@ -48,7 +85,12 @@ def window_sum(
 
   Returns:
     The window sums, of the shape of ``x2``.
+
+  Raises:
+    ValueError: if ``form`` is not one of :data:`FORMS`.
   """
+  if form not in FORMS:
+    raise ValueError(f"form must be one of {FORMS}, got {form!r}.")
   for axis in axes:
     if form == "shifts":
       x2 = _shifted_sum(x2, axis, before, after)
@@ -76,15 +118,16 @@ def _shifted_sum(x2: jax.Array, axis: int, before: int, after: int):
   # Term o holds x2[i + o - before]: a pad of (before - o, o - before) keeps
   # the shape, so it partitions with a halo exchange and fuses elementwise.
   zero = lax.full((), 0, x2.dtype)
-  total = None
-  for o in range(before + after + 1):
+
+  def term(o: int) -> jax.Array:
     shift = before - o
-    term = (
-      x2
-      if shift == 0
-      else lax.pad(x2, zero, _pad_config(x2.ndim, axis, shift, -shift))
-    )
-    total = term if total is None else total + term
+    if shift == 0:
+      return x2
+    return lax.pad(x2, zero, _pad_config(x2.ndim, axis, shift, -shift))
+
+  total = term(0)
+  for o in range(1, before + after + 1):
+    total = total + term(o)
   return total
 
 

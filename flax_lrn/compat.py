@@ -34,12 +34,24 @@ from __future__ import annotations
 import jax
 from jax.typing import ArrayLike
 
-from flax_lrn import _conventions
+from flax_lrn import _conventions, _docs
 from flax_lrn._lrn import lrn
 
 __all__ = ("caffe", "onnx", "tensorflow", "torch")
 
+_document = _docs.document(
+  returns="The normalized input, of the shape and dtype of ``x``.",
+  raises=(
+    "TypeError: if ``x`` is not an array of a real floating dtype, or a"
+    " parameter has the wrong type.",
+    "ValueError: if a parameter is outside its range, ``channel_axis`` is"
+    " out of range for ``x``, or a within-channel window has no spatial"
+    " axis.",
+  ),
+)
 
+
+@_document
 def tensorflow(
   x: ArrayLike,
   depth_radius: int = 5,
@@ -61,24 +73,6 @@ def tensorflow(
   ``>= 1`` and normalizes along ``channel_axis``, which equals TensorFlow on
   the input reshaped to 4-D with the channels last.
 
-  Args:
-    x: the input, of a real floating dtype.
-    depth_radius: the half-width of the window, ``>= 0``. Defaults to 5.
-    bias: the additive constant (``k`` elsewhere), ``>= 0``. Defaults to 1.
-    alpha: the scale of the sum of squares, undivided, ``>= 0``. Defaults
-      to 1.
-    beta: the exponent, ``>= 0``. Defaults to 0.5.
-    channel_axis: the channel axis. Defaults to -1, TensorFlow's NHWC.
-
-  Returns:
-    The normalized input, of the shape and dtype of ``x``.
-
-  Raises:
-    TypeError: if ``depth_radius`` is not an int or ``x`` not a floating
-      array.
-    ValueError: if ``depth_radius < 0``, a hyper-parameter is negative, or
-      ``channel_axis`` is out of range.
-
   Example::
 
     >>> import jax.numpy as jnp
@@ -92,6 +86,7 @@ def tensorflow(
   return lrn(x, **kwargs, channel_axis=channel_axis)
 
 
+@_document
 def torch(
   x: ArrayLike,
   size: int,
@@ -111,23 +106,6 @@ def torch(
   PyTorch needs at least 3-D input; this function accepts any rank that has
   ``channel_axis``.
 
-  Args:
-    x: the input, of a real floating dtype, channels on axis 1 by default.
-    size: the number of channels in the window, ``>= 1``, odd or even.
-    alpha: the scale of the sum of squares, divided by ``size``. Defaults to
-      ``1e-4``.
-    beta: the exponent. Defaults to 0.75.
-    k: the additive constant. Defaults to 1.
-    channel_axis: the channel axis. Defaults to 1, PyTorch's NC*.
-
-  Returns:
-    The normalized input, of the shape and dtype of ``x``.
-
-  Raises:
-    TypeError: if ``size`` is not an int or ``x`` not a floating array.
-    ValueError: if ``size < 1``, a hyper-parameter is negative, or
-      ``channel_axis`` is out of range.
-
   Example::
 
     >>> import jax.numpy as jnp
@@ -140,6 +118,7 @@ def torch(
   return lrn(x, **kwargs, channel_axis=channel_axis)
 
 
+@_document
 def onnx(
   x: ArrayLike,
   size: int,
@@ -160,23 +139,6 @@ def onnx(
   defines any rank ``>= 3`` and even sizes, and this function follows the
   specification (any rank that has ``channel_axis``, any ``size >= 1``).
 
-  Args:
-    x: the input, of a real floating dtype, channels on axis 1 by default.
-    size: the number of channels in the window, ``>= 1``.
-    alpha: the scale of the sum of squares, divided by ``size``. Defaults to
-      ``1e-4``.
-    beta: the exponent. Defaults to 0.75.
-    bias: the additive constant. Defaults to 1.
-    channel_axis: the channel axis. Defaults to 1, ONNX's NC*.
-
-  Returns:
-    The normalized input, of the shape and dtype of ``x``.
-
-  Raises:
-    TypeError: if ``size`` is not an int or ``x`` not a floating array.
-    ValueError: if ``size < 1``, a hyper-parameter is negative, or
-      ``channel_axis`` is out of range.
-
   Example::
 
     >>> import jax.numpy as jnp
@@ -189,6 +151,7 @@ def onnx(
   return lrn(x, **kwargs, channel_axis=channel_axis)
 
 
+@_document
 def caffe(
   x: ArrayLike,
   local_size: int = 5,
@@ -217,30 +180,8 @@ def caffe(
   Other ranks are accepted: across channels any rank that has
   ``channel_axis``; within a channel the box spans every axis except axis 0
   (batch) and ``channel_axis`` and alpha is divided by ``n ** d`` for ``d``
-  such axes, which is Caffe's ``alpha / n**2`` for 4-D input.
-
-  Args:
-    x: the input, of a real floating dtype, NCHW by default.
-    local_size: the window size, odd and ``>= 1``. Defaults to 5.
-    alpha: the scale of the sum of squares, divided by the number of
-      elements in the window. Defaults to 1 (Caffe's default; the AlexNet
-      and GoogLeNet prototxts set ``1e-4``).
-    beta: the exponent. Defaults to 0.75.
-    k: the additive constant for ``across_channels``; ignored for
-      ``within_channel``. Defaults to 1.
-    norm_region: ``'across_channels'`` or ``'within_channel'``; the prototxt
-      spellings ``'ACROSS_CHANNELS'`` and ``'WITHIN_CHANNEL'`` work too.
-    channel_axis: the channel axis. Defaults to 1, Caffe's NCHW.
-
-  Returns:
-    The normalized input, of the shape and dtype of ``x``.
-
-  Raises:
-    TypeError: if ``local_size`` is not an int or ``x`` not a floating
-      array.
-    ValueError: if ``local_size`` is even or below 1, ``norm_region`` is
-      unknown, a hyper-parameter is negative, ``channel_axis`` is out of
-      range, or a ``within_channel`` input has no spatial axis.
+  such axes, which is Caffe's ``alpha / n**2`` for 4-D input. The default
+  ``alpha=1`` is Caffe's; the AlexNet and GoogLeNet prototxts set ``1e-4``.
 
   Example::
 

@@ -1,7 +1,10 @@
 """Shared by the compatibility tests and tests/golden/make_golden.py.
 
 * ``PLACEMENTS``: each framework's window and alpha divisor, written out
-  again from lrn-semantics.md §2/§4 rather than taken from
+  again from the upstream definitions (TensorFlow: ``2 * depth_radius + 1``
+  channels, alpha undivided; PyTorch: ``[c - n//2, c + (n-1)//2]``, alpha
+  / n; ONNX: ``[c - (n-1)//2, c + n//2]``, alpha / n; Caffe: odd n, alpha /
+  n, or alpha / n per spatial axis within a channel) rather than taken from
   ``flax_lrn._conventions``, so that a wrong mapping there cannot hide.
 * Float64 references and error bounds (:func:`assert_forward_close`,
   :func:`assert_grad_close`).

@@ -44,7 +44,7 @@ def lrn(
 
 
 def lrn_vjp(x, g, before, after, a_eff, k, beta, axes=(-1,)) -> np.ndarray:
-  """The analytic gradient of ``sum(g * lrn(x))`` (reference notes, §5).
+  """The analytic gradient of ``sum(g * lrn(x))``, by the chain rule.
 
   ``dx_j = g_j s_j^-beta - 2 a beta x_j sum_{c: j in W(c)} g_c y_c / s_c``,
   where the transposed window of ``[c - before, c + after]`` is

@@ -1,7 +1,7 @@
 """flax_lrn.compat and the modules' from_* constructors, without the peers.
 
-The worked examples E1-E7 of lrn-semantics.md §6 for each convention, the
-identities between conventions (§4), a float64 reference with each
+Worked examples E1-E7, computed by hand, for each convention, the
+identities between conventions, a float64 reference with each
 framework's placement written out independently (tests/compat_helpers.py),
 second-order gradient checks at alpha ~ 1, the upstream defaults and the
 argument checks. Runtime: about 35 s of CPU time (most of it compiling).
@@ -52,7 +52,7 @@ def _close(actual, expected, rtol=RTOL, atol=0.0):
 
 
 class WorkedExamplesTest(chex.TestCase):
-  """lrn-semantics.md §6, through the upstream parameter names."""
+  """Hand-computed examples, through the upstream parameter names."""
 
   @chex.variants(**VARIANTS)
   def test_e1_tensorflow_constant(self):
@@ -171,7 +171,14 @@ class WorkedExamplesTest(chex.TestCase):
 
 
 class IdentitiesTest(parameterized.TestCase):
-  """lrn-semantics.md §4: how the conventions relate."""
+  """How the conventions relate.
+
+  For odd sizes PyTorch, ONNX and Caffe agree, and TensorFlow with
+  ``depth_radius = (n - 1) // 2`` agrees with them when given ``alpha / n``,
+  since it does not divide alpha by the window size.
+  PyTorch places the extra element of an even window before the centre,
+  ONNX after it, so each is the other on the channel-reversed input.
+  """
 
   @parameterized.parameters(1, 3, 5, 7, 11)
   def test_odd_sizes_agree(self, n):
@@ -414,6 +421,18 @@ class SignatureTest(parameterized.TestCase):
       ]
       self.assertEqual(positional, upstream, fn)
 
+  @parameterized.parameters("tensorflow", "torch", "onnx", "caffe")
+  def test_docstrings_list_every_parameter(self, convention):
+    for fn in (
+      getattr(compat, convention),
+      getattr(flax_lrn.LRN, f"from_{convention}"),
+      getattr(lrn_nnx.LRN, f"from_{convention}"),
+    ):
+      doc = fn.__doc__
+      self.assertLess(doc.index("Args:"), doc.index("Example::"), fn)
+      for name in inspect.signature(fn).parameters:
+        self.assertIn(f"\n  {name}: ", doc.replace("**", ""), fn)
+
   def test_compat_is_exported(self):
     self.assertIs(flax_lrn.compat, compat)
     self.assertIn("compat", flax_lrn.__all__)
@@ -426,15 +445,20 @@ class ValidationTest(parameterized.TestCase):
   X = np.ones((1, 4, 3, 3), np.float32)
 
   @parameterized.parameters(
-    (compat.torch, dict(size=0), ValueError, "size must be >= 1.*got 0"),
-    (compat.onnx, dict(size=-2), ValueError, "size must be >= 1.*got -2"),
+    (compat.torch, dict(size=0), ValueError, "size must be an int >= 1.*got 0"),
+    (
+      compat.onnx,
+      dict(size=-2),
+      ValueError,
+      "size must be an int >= 1.*got -2",
+    ),
     (compat.torch, dict(size=2.0), TypeError, "size must be an int.*float"),
     (compat.onnx, dict(size=True), TypeError, "size must be an int.*bool"),
     (
       compat.tensorflow,
       dict(depth_radius=-1),
       ValueError,
-      "depth_radius must be >= 0.*half-width.*got -1",
+      "depth_radius must be an int >= 0.*half-width.*got -1",
     ),
     (
       compat.tensorflow,
@@ -446,9 +470,14 @@ class ValidationTest(parameterized.TestCase):
       compat.caffe,
       dict(local_size=4),
       ValueError,
-      "local_size must be odd, got 4",
+      r"local_size must be an int >= 1 \(the window size, which must be odd.*got 4\.",
     ),
-    (compat.caffe, dict(local_size=0), ValueError, "local_size must be >= 1"),
+    (
+      compat.caffe,
+      dict(local_size=0),
+      ValueError,
+      "local_size must be an int >= 1.*got 0",
+    ),
     (
       compat.caffe,
       dict(norm_region="across"),

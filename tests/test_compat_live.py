@@ -388,8 +388,9 @@ def test_onnxruntime_rejects_even_sizes():
 
 # --------------------------------------------------------------------------
 # Caffe: no Caffe build to run; ACROSS_CHANNELS with odd sizes is PyTorch's
-# and ONNX Runtime's computation (lrn-semantics.md §3), WITHIN_CHANNEL is
-# rebuilt from PyTorch ops the way Caffe builds it.
+# and ONNX Runtime's computation (odd windows are centred and every one
+# divides alpha by the size), WITHIN_CHANNEL is rebuilt from PyTorch ops the
+# way Caffe builds it.
 
 CAFFE_ACROSS_CASES = _cases("caffe", 8, seed=7, sizes=(1, 3, 5, 7))
 CAFFE_WITHIN_CASES = _caffe_within_cases(12, seed=8)

@@ -29,6 +29,23 @@ def test_window_forms_agree(axes, extents):
     np.testing.assert_allclose(got, expected, rtol=1e-6, err_msg=f)
 
 
+def test_window_sum_rejects_an_unknown_form():
+  with pytest.raises(ValueError, match=r"form must be one of .*got 'shift'"):
+    _window.window_sum(jnp.ones((2, 3)), (1,), 1, 1, form="shift")
+
+
+@pytest.mark.parametrize(
+  "axes,width,expected",
+  [
+    ((1,), 5, ("shifts", "slices")),
+    ((1,), _window.MAX_UNROLLED_WIDTH + 1, ("reduce_window",) * 2),
+    ((0, 1), 3, ("reduce_window",) * 2),
+  ],
+)
+def test_choose_forms_unsharded(axes, width, expected):
+  assert _window.choose_forms(jnp.ones((4, 6)), axes, width) == expected
+
+
 def _plain_lrn(x, alpha, k, beta, before, after, axis=-1):
   """The formula, differentiated by JAX's autodiff alone."""
   dims = [1] * x.ndim

@@ -29,7 +29,7 @@ def _random(shape, seed=0, dtype=np.float32, scale=1.0):
 
 
 class WorkedExamplesTest(chex.TestCase):
-  """The worked examples of the reference notes (section 6)."""
+  """Worked examples, each computed by hand."""
 
   @chex.variants(**ALL_VARIANTS)
   def test_e1_constant_input(self):

@@ -59,6 +59,16 @@ def test_module_fields_match_function_signature():
   assert nnx_defaults == defaults
 
 
+def test_namespaces():
+  assert flax_lrn.linen.LRN is flax_lrn.LRN
+  assert flax_lrn.linen.__all__ == ("LRN",)
+  assert flax_lrn.nnx.__all__ == ("LRN",)
+  assert set(flax_lrn.__all__) == {"LRN", "compat", "linen", "lrn", "nnx"}
+  for cls in (flax_lrn.linen.LRN, flax_lrn.nnx.LRN):
+    for field in ("window", "alpha", "spatial_axes", "axis_name"):
+      assert f"\n  {field}: " in cls.__doc__
+
+
 def _digits_like_data(n=256, seed=0):
   """A learnable toy task: the class is the brightest quadrant."""
   rng = np.random.default_rng(seed)
