@@ -1,10 +1,183 @@
-"""pytest set-up shared by tests/ and the doctests in flax_lrn/.
+"""pytest set-up shared by tests/, the doctests in flax_lrn/ and the docs.
 
 The sharding tests need several devices; on a CPU-only machine JAX can
 simulate them, but only if told before its backend starts, so this runs
 before any test module imports JAX.
+
+It also runs every Python code block of README.md and of the pages under
+docs/ as a test of its own (see :class:`DocFile`).
 """
 
+from __future__ import annotations
+
+import ast
+import doctest
+import importlib.util
+import re
+from pathlib import Path
+
 import jax
+import pytest
 
 jax.config.update("jax_num_cpu_devices", 8)
+
+ROOT = Path(__file__).resolve().parent
+DOCS = ROOT / "docs"
+
+# Sphinx's configuration is not a test module, and the built site holds
+# copies of the pages' sources.
+collect_ignore = ["docs/conf.py"]
+collect_ignore_glob = ["docs/_build/*"]
+
+# Optional packages a code block may import, and the extra that installs
+# them: a block that needs a missing one is skipped, with a reason that
+# says what to install.
+OPTIONAL = {
+  "matplotlib": "examples",
+  "onnx": "compat",
+  "onnxruntime": "compat",
+  "optax": "examples",
+  "sklearn": "examples",
+  "tensorflow": "compat",
+  "torch": "compat",
+}
+# A block that starts with this comment needs that many devices; the test
+# run simulates 8 CPU devices (above), a GPU machine may have fewer.
+NEEDS_DEVICES = re.compile(r"^\s*(?:>>> )?# Needs (\d+) devices", re.MULTILINE)
+FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
+DOCTEST_FLAGS = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
+
+
+def python_blocks(text: str) -> list[tuple[int, str]]:
+  """The Python code blocks of a Markdown (CommonMark or MyST) page.
+
+  Args:
+    text: the page.
+
+  Returns:
+    ``(line, source)`` for each fenced block whose language is ``python``
+    (plain fences and MyST's ``{code-block} python``), where ``line`` is the
+    1-based line of the block's first line of code.
+  """
+  blocks = []
+  lines = text.splitlines()
+  i = 0
+  while i < len(lines):
+    m = FENCE.match(lines[i])
+    if not m or "`" in m["info"]:
+      i += 1
+      continue
+    fence, indent = m["fence"], len(m["indent"])
+    words = m["info"].split()
+    if words[:1] == ["{code-block}"]:
+      words = words[1:]
+    j = i + 1
+    body = []
+    while j < len(lines):
+      stripped = lines[j].strip()
+      if stripped.startswith(fence[0] * len(fence)) and not stripped.strip(
+        fence[0]
+      ):
+        break
+      line = lines[j]
+      body.append(line[min(indent, len(line) - len(line.lstrip())) :])
+      j += 1
+    if words[:1] == ["python"]:
+      first = i + 2
+      # MyST directive options (":caption: ...") precede the code.
+      while body and body[0].startswith(":"):
+        body.pop(0)
+        first += 1
+      blocks.append((first, "\n".join(body) + "\n"))
+    i = j + 1
+  return blocks
+
+
+def _imported_modules(source: str) -> set[str]:
+  if source.lstrip().startswith(">>>"):
+    examples = doctest.DocTestParser().get_examples(source)
+    source = "".join(e.source for e in examples)
+  names = set()
+  for node in ast.walk(ast.parse(source)):
+    if isinstance(node, ast.Import):
+      names.update(a.name.split(".")[0] for a in node.names)
+    elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+      names.add(node.module.split(".")[0])
+  return names
+
+
+class DocBlockFailure(Exception):
+  """A doctest block printed something other than what the page shows."""
+
+
+class DocBlock(pytest.Item):
+  """One code block, run in a fresh namespace of its own.
+
+  Blocks share no state, so that a reader can copy any one of them and so
+  that pytest-xdist may run them on any worker in any order.
+  """
+
+  def __init__(self, *, source: str, line: int, **kwargs):
+    super().__init__(**kwargs)
+    self.source = source
+    self.line = line
+
+  def runtest(self) -> None:
+    for name in sorted(_imported_modules(self.source) & OPTIONAL.keys()):
+      if importlib.util.find_spec(name) is None:
+        pytest.skip(f"needs {name}: pip install -e '.[{OPTIONAL[name]}]'")
+    needs = NEEDS_DEVICES.search(self.source)
+    if needs and jax.device_count() < int(needs[1]):
+      pytest.skip(f"needs {needs[1]} devices, {jax.device_count()} present")
+    namespace = {"__name__": "__docs__"}
+    filename = str(self.path)
+    if self.source.lstrip().startswith(">>>"):
+      test = doctest.DocTestParser().get_doctest(
+        self.source, namespace, self.name, filename, self.line - 1
+      )
+      runner = doctest.DocTestRunner(optionflags=DOCTEST_FLAGS)
+      report = []
+      runner.run(test, out=report.append)
+      if runner.failures:
+        raise DocBlockFailure(
+          "the output differs from the page\n" + "".join(report)
+        )
+    else:
+      # Blank lines in front give tracebacks the page's line numbers.
+      padded = "\n" * (self.line - 1) + self.source
+      exec(compile(padded, filename, "exec"), namespace)
+
+  def _traceback_filter(self, excinfo):
+    # Start the traceback at the page, not in pytest's machinery.
+    traceback = excinfo.traceback
+    return traceback.cut(path=self.path) or traceback
+
+  def repr_failure(self, excinfo, style=None):
+    if isinstance(excinfo.value, DocBlockFailure):
+      return str(excinfo.value)
+    # The short style shows the failing line, not the whole page.
+    return super().repr_failure(excinfo, style="short")
+
+  def reportinfo(self):
+    return self.path, self.line - 1, f"{self.path.name}:{self.line}"
+
+
+class DocFile(pytest.File):
+  """README.md or a docs page: one test per Python code block."""
+
+  def collect(self):
+    text = self.path.read_text(encoding="utf-8")
+    for line, source in python_blocks(text):
+      yield DocBlock.from_parent(
+        self, name=f"line {line}", source=source, line=line
+      )
+
+
+def pytest_collect_file(parent, file_path: Path):
+  if file_path.suffix != ".md":
+    return None
+  if file_path == ROOT / "README.md" or (
+    DOCS in file_path.parents and DOCS / "_build" not in file_path.parents
+  ):
+    return DocFile.from_parent(parent, path=file_path)
+  return None
