@@ -64,7 +64,8 @@ html_theme_options = {
   "show_toc_level": 2,
   "navigation_with_keys": False,
 }
-html_static_path = []
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 
 
 def _class_signature(app, what, name, obj, options, signature, ret):
