@@ -4,13 +4,12 @@ The sharding tests need several devices; on a CPU-only machine JAX can
 simulate them, but only if told before its backend starts, so this runs
 before any test module imports JAX.
 
-It also runs every Python code block of README.md and of the pages under
-docs/ as a test of its own (see :class:`DocFile`).
+It also runs every Python code block of README.md, BENCHMARKS.md and the
+pages under docs/ as a test of its own (see :class:`DocFile`).
 """
 
 from __future__ import annotations
 
-import ast
 import doctest
 import importlib.util
 import re
@@ -18,6 +17,8 @@ from pathlib import Path
 
 import jax
 import pytest
+
+from tests import doc_blocks
 
 jax.config.update("jax_num_cpu_devices", 8)
 
@@ -44,66 +45,7 @@ OPTIONAL = {
 # A block that starts with this comment needs that many devices; the test
 # run simulates 8 CPU devices (above), a GPU machine may have fewer.
 NEEDS_DEVICES = re.compile(r"^\s*(?:>>> )?# Needs (\d+) devices", re.MULTILINE)
-FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 DOCTEST_FLAGS = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
-
-
-def python_blocks(text: str) -> list[tuple[int, str]]:
-  """The Python code blocks of a Markdown (CommonMark or MyST) page.
-
-  Args:
-    text: the page.
-
-  Returns:
-    ``(line, source)`` for each fenced block whose language is ``python``
-    (plain fences and MyST's ``{code-block} python``), where ``line`` is the
-    1-based line of the block's first line of code.
-  """
-  blocks = []
-  lines = text.splitlines()
-  i = 0
-  while i < len(lines):
-    m = FENCE.match(lines[i])
-    if not m or "`" in m["info"]:
-      i += 1
-      continue
-    fence, indent = m["fence"], len(m["indent"])
-    words = m["info"].split()
-    if words[:1] == ["{code-block}"]:
-      words = words[1:]
-    j = i + 1
-    body = []
-    while j < len(lines):
-      stripped = lines[j].strip()
-      if stripped.startswith(fence[0] * len(fence)) and not stripped.strip(
-        fence[0]
-      ):
-        break
-      line = lines[j]
-      body.append(line[min(indent, len(line) - len(line.lstrip())) :])
-      j += 1
-    if words[:1] == ["python"]:
-      first = i + 2
-      # MyST directive options (":caption: ...") precede the code.
-      while body and body[0].startswith(":"):
-        body.pop(0)
-        first += 1
-      blocks.append((first, "\n".join(body) + "\n"))
-    i = j + 1
-  return blocks
-
-
-def _imported_modules(source: str) -> set[str]:
-  if source.lstrip().startswith(">>>"):
-    examples = doctest.DocTestParser().get_examples(source)
-    source = "".join(e.source for e in examples)
-  names = set()
-  for node in ast.walk(ast.parse(source)):
-    if isinstance(node, ast.Import):
-      names.update(a.name.split(".")[0] for a in node.names)
-    elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-      names.add(node.module.split(".")[0])
-  return names
 
 
 class DocBlockFailure(Exception):
@@ -123,7 +65,8 @@ class DocBlock(pytest.Item):
     self.line = line
 
   def runtest(self) -> None:
-    for name in sorted(_imported_modules(self.source) & OPTIONAL.keys()):
+    modules = doc_blocks.imported_modules(self.source)
+    for name in sorted(modules & OPTIONAL.keys()):
       if importlib.util.find_spec(name) is None:
         pytest.skip(f"needs {name}: pip install -e '.[{OPTIONAL[name]}]'")
     needs = NEEDS_DEVICES.search(self.source)
@@ -131,7 +74,7 @@ class DocBlock(pytest.Item):
       pytest.skip(f"needs {needs[1]} devices, {jax.device_count()} present")
     namespace = {"__name__": "__docs__"}
     filename = str(self.path)
-    if self.source.lstrip().startswith(">>>"):
+    if doc_blocks.is_doctest(self.source):
       test = doctest.DocTestParser().get_doctest(
         self.source, namespace, self.name, filename, self.line - 1
       )
@@ -167,7 +110,7 @@ class DocFile(pytest.File):
 
   def collect(self):
     text = self.path.read_text(encoding="utf-8")
-    for line, source in python_blocks(text):
+    for line, _, source in doc_blocks.python_blocks(text):
       yield DocBlock.from_parent(
         self, name=f"line {line}", source=source, line=line
       )
@@ -176,7 +119,8 @@ class DocFile(pytest.File):
 def pytest_collect_file(parent, file_path: Path):
   if file_path.suffix != ".md":
     return None
-  if file_path == ROOT / "README.md" or (
+  # docs/performance.md includes BENCHMARKS.md, so its blocks are docs too.
+  if file_path in (ROOT / "README.md", ROOT / "BENCHMARKS.md") or (
     DOCS in file_path.parents and DOCS / "_build" not in file_path.parents
   ):
     return DocFile.from_parent(parent, path=file_path)
