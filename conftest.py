@@ -48,6 +48,11 @@ NEEDS_DEVICES = re.compile(r"^\s*(?:>>> )?# Needs (\d+) devices", re.MULTILINE)
 DOCTEST_FLAGS = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
 
 
+def _skip(reason: str):
+  # Reported at the block's line on its page, not at this file.
+  raise pytest.skip.Exception(reason, _use_item_location=True)
+
+
 class DocBlockFailure(Exception):
   """A doctest block printed something other than what the page shows."""
 
@@ -68,10 +73,10 @@ class DocBlock(pytest.Item):
     modules = doc_blocks.imported_modules(self.source)
     for name in sorted(modules & OPTIONAL.keys()):
       if importlib.util.find_spec(name) is None:
-        pytest.skip(f"needs {name}: pip install -e '.[{OPTIONAL[name]}]'")
+        _skip(f"needs {name}: pip install -e '.[{OPTIONAL[name]}]'")
     needs = NEEDS_DEVICES.search(self.source)
     if needs and jax.device_count() < int(needs[1]):
-      pytest.skip(f"needs {needs[1]} devices, {jax.device_count()} present")
+      _skip(f"needs {needs[1]} devices, {jax.device_count()} present")
     namespace = {"__name__": "__docs__"}
     filename = str(self.path)
     if doc_blocks.is_doctest(self.source):
