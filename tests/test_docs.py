@@ -1,0 +1,106 @@
+"""Checks on the documentation that the page-by-page block runs can't see.
+
+conftest.py runs each ``python`` code block of README.md and docs/ as a test.
+These tests make sure that nothing slips past it (a block labelled ``py``
+or ``pycon`` would never run), that the README keeps the commands CI runs,
+and that every public entry point has a docstring for the API page.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+import flax_lrn
+import flax_lrn.nnx
+from flax_lrn import compat
+from tests import doc_blocks
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = sorted(
+  [ROOT / "README.md", ROOT / "BENCHMARKS.md"]  # docs/ includes the latter
+  + [p for p in (ROOT / "docs").rglob("*.md") if "_build" not in p.parts]
+)
+# Languages of blocks that are shown, not run: shell commands, formulas
+# and console output.
+SHOWN_ONLY = {"bash", "console", "text", ""}
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_block_is_run_or_shell(page):
+  for block in doc_blocks.fenced_blocks(page.read_text(encoding="utf-8")):
+    where = f"{page.name}:{block.line}"
+    if block.language.startswith("{"):
+      continue  # a MyST directive ({toctree}, {eval-rst}, {include})
+    assert block.language in SHOWN_ONLY | {"python"}, (
+      f"{where}: a {block.language!r} block would not run as a test; label"
+      " Python code 'python' and commands 'bash'"
+    )
+    if block.language == "" and re.search(r"^\s*(import|from) ", block.source):
+      pytest.fail(f"{where}: Python code in an unlabelled block is not run")
+
+
+def test_the_readme_keeps_ci_commands():
+  readme = (ROOT / "README.md").read_text(encoding="utf-8")
+  ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+  assert ".venv/bin/python -m pytest -n auto" in readme
+  assert ".venv/bin/python -m pytest -n auto" in ci
+  build = "sphinx-build -W --keep-going -b html docs docs/_build/html"
+  assert build in ci
+  assert re.search(r'pip install -e "\.\[[a-z,]*docs[a-z,]*\]"', readme)
+
+
+def test_readme_links_resolve():
+  readme = (ROOT / "README.md").read_text(encoding="utf-8")
+  links = re.findall(r"\]\(([^)#:]+)\)", readme)
+  assert links
+  for link in links:
+    assert (ROOT / link).exists(), link
+
+
+def test_fences_inside_fences_are_content():
+  page = (
+    "````md\n```python\nraise SystemExit\n```\n````\n\n```python\nx = 1\n```\n"
+  )
+  blocks = doc_blocks.fenced_blocks(page)
+  assert [(b.line, b.language) for b in blocks] == [(2, "md"), (8, "python")]
+  assert doc_blocks.python_blocks(page)[0].source == "x = 1\n"
+
+
+def test_myst_code_block_directive_is_python():
+  page = "```{code-block} python\n:caption: a\n\ny = 2\n```\n"
+  (block,) = doc_blocks.python_blocks(page)
+  assert block.source.strip() == "y = 2"
+
+
+def test_optional_imports_are_found():
+  src = ">>> import torch.nn as tnn\n>>> from onnx import helper\n"
+  assert doc_blocks.imported_modules(src) == {"torch", "onnx"}
+
+
+PUBLIC = [
+  flax_lrn.lrn,
+  flax_lrn.LRN,
+  flax_lrn.nnx.LRN,
+  *(getattr(compat, name) for name in compat.__all__),
+  *(
+    getattr(cls, f"from_{fw}")
+    for cls in (flax_lrn.LRN, flax_lrn.nnx.LRN)
+    for fw in ("tensorflow", "torch", "onnx", "caffe")
+  ),
+  flax_lrn.LRN.__call__,
+  flax_lrn.nnx.LRN.__call__,
+]
+
+
+@pytest.mark.parametrize("obj", PUBLIC, ids=lambda o: o.__qualname__)
+def test_api_entries_are_documented(obj):
+  doc = inspect.getdoc(obj) or ""
+  assert doc.strip(), f"{obj.__qualname__} has no docstring"
+  if not inspect.isclass(obj):
+    params = [p for p in inspect.signature(obj).parameters if p != "self"]
+    if params:
+      assert "Args:" in doc, f"{obj.__qualname__} documents no arguments"
