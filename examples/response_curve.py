@@ -18,8 +18,7 @@ The right panel shows what the gain does to a lone active channel
 peaks and, for ``beta > 1/2``, falls again, so a very strong response is
 damped below a moderate one.
 
-A widely read blog post on LRN (in ``shared/seeds`` as
-``001_9da6e9cd6f8b49f5.txt``) plots ``1 / (2 + 10e-4 * S * 2) * 0.75`` for
+A widely read blog post on LRN plots ``1 / (2 + 10e-4 * S * 2) * 0.75`` for
 AlexNet: it multiplies by ``beta`` where the formula raises to the power
 ``-beta``, doubles ``S``, and writes ``alpha = 1e-4`` as ``10e-4``
 (``1e-3``). Its curve is drawn dashed for comparison.
