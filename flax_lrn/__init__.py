@@ -7,6 +7,7 @@ parameter names and defaults.
 """
 
 from flax_lrn import compat, nnx
+from flax_lrn._gdn import gdn
 from flax_lrn._linen import LRN
 from flax_lrn._lrn import lrn
 
@@ -15,6 +16,7 @@ __version__ = "0.1.0"
 __all__ = (
   "LRN",
   "compat",
+  "gdn",
   "lrn",
   "nnx",
 )
