@@ -348,8 +348,8 @@ def params_to_compressai(
     )
   pedestal = np.array([reparam_offset**2], np.float32)
   state = {
-    "beta": np.asarray(params["reparam_beta"], np.float32),
-    "gamma": np.asarray(params["reparam_gamma"], np.float32).T.copy(),
+    "beta": np.array(params["reparam_beta"], np.float32),
+    "gamma": np.array(params["reparam_gamma"], np.float32).T.copy(),
   }
   for name, minimum in (("beta", beta_min), ("gamma", 0.0)):
     state[f"{name}_reparam.pedestal"] = pedestal
@@ -443,4 +443,4 @@ def params_to_tensorflow_compression(
   Returns:
     ``reparam_beta``, ``reparam_gamma`` and any learned exponents.
   """
-  return {name: np.asarray(v, np.float32) for name, v in params.items()}
+  return {name: np.array(v, np.float32) for name, v in params.items()}
