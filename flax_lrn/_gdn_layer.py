@@ -53,20 +53,17 @@ def num_channels(x: Any, channel_axis: int) -> int:
 
 def param_specs(
   channels: int,
-  *,
-  alpha: float,
-  epsilon: float,
-  learn_alpha: bool,
-  learn_epsilon: bool,
+  fields: Mapping[str, Any],
   beta_init: Initializer,
   gamma_init: Initializer,
-  reparam_offset: float,
 ) -> dict[str, tuple[tuple[int, ...], Initializer]]:
   """The learned parameters: name -> (shape, initializer of the stored form).
 
   The initializers take Flax's ``(key, shape, dtype)``; ``beta_init`` and
   ``gamma_init`` give the parameter values, which are then reparametrized.
+  A learned exponent starts from the value of its field.
   """
+  reparam_offset = fields["reparam_offset"]
 
   def reparametrized(init):
     def stored_init(key, shape, dtype=jnp.float32):
@@ -82,10 +79,10 @@ def param_specs(
     "reparam_beta": ((channels,), reparametrized(beta_init)),
     "reparam_gamma": ((channels, channels), reparametrized(gamma_init)),
   }
-  if learn_alpha:
-    specs["reparam_alpha"] = ((), reparametrized(constant(alpha)))
-  if learn_epsilon:
-    specs["reparam_epsilon"] = ((), reparametrized(constant(epsilon)))
+  for name in ("alpha", "epsilon"):
+    if fields[f"learn_{name}"]:
+      init = reparametrized(constant(fields[name]))
+      specs[f"reparam_{name}"] = ((), init)
   return specs
 
 

@@ -144,12 +144,11 @@ class GDN(nn.Module):
       gamma_init: the initial diagonal of ``gamma``.
       simplified: ``GDN1``: ``alpha = 1``, ``epsilon = 1``.
       channel_axis: the channel axis (CompressAI's NCHW: 1).
-      dtype: the output dtype.
-      param_dtype: the dtype of the stored params.
-      name: the module name.
+      dtype, param_dtype, name: as for the constructor.
 
     Returns:
-      A :class:`GDN` with the equivalent fields.
+      A :class:`GDN` that computes CompressAI's layer; load its weights
+      with :func:`flax_lrn.compat_gdn.params_from_compressai`.
 
     Raises:
       ValueError: if ``beta_min`` or ``gamma_init`` is negative.
@@ -177,19 +176,13 @@ class GDN(nn.Module):
     Returns:
       The normalized input, of the same shape.
     """
+    fields = {f: getattr(self, f) for f in _gdn_layer.FIELDS}
+    channels = _gdn_layer.num_channels(x, self.channel_axis)
     specs = _gdn_layer.param_specs(
-      _gdn_layer.num_channels(x, self.channel_axis),
-      alpha=self.alpha,
-      epsilon=self.epsilon,
-      learn_alpha=self.learn_alpha,
-      learn_epsilon=self.learn_epsilon,
-      beta_init=self.beta_init,
-      gamma_init=self.gamma_init,
-      reparam_offset=self.reparam_offset,
+      channels, fields, self.beta_init, self.gamma_init
     )
     params = {
       name: self.param(name, init, shape, self.param_dtype)
       for name, (shape, init) in specs.items()
     }
-    fields = {f: getattr(self, f) for f in _gdn_layer.FIELDS}
     return _gdn_layer.forward(x, params, fields)

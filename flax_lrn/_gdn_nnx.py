@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -32,19 +34,21 @@ class GDN(nnx.Module):
 
   Args:
     num_features: the number of channels ``C``.
-    inverse: if True, IGDN (multiply instead of divide).
-    rectify: if True, a ReLU before the normalization.
-    alpha: the exponent of ``|x|`` (the initial value if learned).
-    epsilon: the exponent of the pool (the initial value if learned).
-    learn_alpha: learn ``alpha`` (``alpha >= 1``).
-    learn_epsilon: learn ``epsilon`` (``epsilon >= 1e-6``).
-    channel_axis: the channel axis.
-    beta_min: the lower bound of ``beta``.
-    reparam_offset: the offset ``o`` of the reparametrization.
-    beta_init: initializer of the value of ``beta`` (ones).
-    gamma_init: initializer of the value of ``gamma`` (``0.1 I``).
-    dtype: the dtype of the output (default: the result type of the input
-      and the params).
+    inverse: IGDN.
+    rectify: a ReLU first.
+    alpha: the exponent of ``|x|``; the initial one with ``learn_alpha``
+      (learned ``alpha >= 1``).
+    epsilon: the exponent of the pool; the initial one with
+      ``learn_epsilon`` (learned ``epsilon >= 1e-6``).
+    learn_alpha: whether ``alpha`` is a parameter.
+    learn_epsilon: whether ``epsilon`` is a parameter.
+    channel_axis: the axis of the ``C`` channels.
+    beta_min: the minimum of ``beta``.
+    reparam_offset: the reparametrization's offset.
+    beta_init: initializes ``beta``'s value (ones).
+    gamma_init: initializes ``gamma``'s value (``0.1 I``).
+    dtype: the output dtype (default: the result type of the input and
+      the params).
     param_dtype: the dtype of the stored params.
     rngs: random streams for the initializers; only needed for random
       ones (the defaults are deterministic).
@@ -80,16 +84,8 @@ class GDN(nnx.Module):
     self.reparam_offset = reparam_offset
     self.dtype = dtype
     self.param_dtype = param_dtype
-    specs = _gdn_layer.param_specs(
-      num_features,
-      alpha=alpha,
-      epsilon=epsilon,
-      learn_alpha=learn_alpha,
-      learn_epsilon=learn_epsilon,
-      beta_init=beta_init,
-      gamma_init=gamma_init,
-      reparam_offset=reparam_offset,
-    )
+    fields = {f: getattr(self, f) for f in _gdn_layer.FIELDS}
+    specs = _gdn_layer.param_specs(num_features, fields, beta_init, gamma_init)
     self._param_names = tuple(specs)
     for name, (shape, init) in specs.items():
       key = rngs.params() if rngs is not None else jax.random.key(0)
@@ -99,28 +95,21 @@ class GDN(nnx.Module):
   def from_tensorflow_compression(
     cls,
     num_features: int,
-    inverse: bool = False,
-    rectify: bool = False,
-    data_format: str = "channels_last",
-    alpha_parameter: float | None = 1.0,
-    epsilon_parameter: float | None = 1.0,
-    *,
+    *args: Any,
     dtype: DTypeLike | None = None,
     param_dtype: DTypeLike = jnp.float32,
+    **kwargs: Any,
   ) -> GDN:
     """The layer ``tfc.GDN(...)`` builds for ``num_features`` channels.
 
-    See :meth:`flax_lrn.GDN.from_tensorflow_compression`.
-
     Args:
       num_features: the number of channels.
-      inverse: IGDN.
-      rectify: a ReLU first.
-      data_format: ``'channels_last'`` or ``'channels_first'``.
-      alpha_parameter: a fixed alpha, or None to learn it.
-      epsilon_parameter: a fixed epsilon, or None to learn it.
+      *args: ``tfc.GDN``'s ``inverse``, ``rectify``, ``data_format``,
+        ``alpha_parameter``, ``epsilon_parameter``, as for
+        :meth:`flax_lrn.GDN.from_tensorflow_compression`.
       dtype: the output dtype.
       param_dtype: the dtype of the stored params.
+      **kwargs: the same, by name.
 
     Returns:
       A :class:`GDN` with the equivalent attributes.
@@ -137,40 +126,32 @@ class GDN(nnx.Module):
       >>> layer.channel_axis, float(layer.reparam_epsilon[...])
       (1, 1.0)
     """
-    fields = _gdn_conventions.tensorflow_compression(
-      inverse, rectify, data_format, alpha_parameter, epsilon_parameter
-    )
+    fields = _gdn_conventions.tensorflow_compression(*args, **kwargs)
     return cls(num_features, **fields, dtype=dtype, param_dtype=param_dtype)
 
   @classmethod
   def from_compressai(
     cls,
     in_channels: int,
-    inverse: bool = False,
-    beta_min: float = 1e-6,
-    gamma_init: float = 0.1,
-    *,
-    simplified: bool = False,
+    *args: Any,
     channel_axis: int = 1,
     dtype: DTypeLike | None = None,
     param_dtype: DTypeLike = jnp.float32,
+    **kwargs: Any,
   ) -> GDN:
-    """The layer ``compressai.layers.GDN(in_channels, ...)`` (``GDN1``).
-
-    See :meth:`flax_lrn.GDN.from_compressai`.
+    """The layer ``compressai.layers.GDN(in_channels, ...)`` (or ``GDN1``).
 
     Args:
       in_channels: the number of channels.
-      inverse: IGDN.
-      beta_min: the lower bound of ``beta``.
-      gamma_init: the initial diagonal of ``gamma``.
-      simplified: ``GDN1``: ``alpha = 1``, ``epsilon = 1``.
+      *args: CompressAI's ``inverse``, ``beta_min``, ``gamma_init``, as for
+        :meth:`flax_lrn.GDN.from_compressai`.
       channel_axis: the channel axis (CompressAI's NCHW: 1).
       dtype: the output dtype.
       param_dtype: the dtype of the stored params.
+      **kwargs: the same by name, and ``simplified=True`` for ``GDN1``.
 
     Returns:
-      A :class:`GDN` with the equivalent attributes.
+      A :class:`GDN` that computes CompressAI's layer.
 
     Raises:
       ValueError: if ``beta_min`` or ``gamma_init`` is negative.
@@ -182,9 +163,7 @@ class GDN(nnx.Module):
       >>> layer.alpha, layer.epsilon, layer.channel_axis
       (1.0, 1.0, 1)
     """
-    fields = _gdn_conventions.compressai(
-      inverse, beta_min, gamma_init, simplified
-    )
+    fields = _gdn_conventions.compressai(*args, **kwargs)
     fields["channel_axis"] = channel_axis
     return cls(in_channels, **fields, dtype=dtype, param_dtype=param_dtype)
 

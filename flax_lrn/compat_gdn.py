@@ -24,8 +24,8 @@ docstring's ``gamma[j, i]`` notwithstanding, it computes
 reparametrized form (:func:`nonnegative_value`), with the offset ``2**-18``
 and ``beta >= 1e-6``, so ported arrays are copied bit for bit.
 
-The front ends :func:`tensorflow_compression`, :func:`compressai_gdn` and
-:func:`compressai_gdn1` take the parameter *values* (the libraries'
+The front ends :func:`tensorflow_compression` and :func:`compressai_gdn`
+(``GDN`` and ``GDN1``) take the parameter *values* (the libraries'
 ``layer.beta``, ``layer.gamma`` properties, or ``GDN.beta_reparam(GDN.beta)``
 in CompressAI), defaulting to the initial ones (``beta = 1``,
 ``gamma = 0.1 I``). The ``params_*`` functions move the *stored* arrays
@@ -47,7 +47,6 @@ from flax_lrn import _gdn, _gdn_conventions, _gdn_layer, _nonnegative
 
 __all__ = (
   "compressai_gdn",
-  "compressai_gdn1",
   "lower_bound",
   "nonnegative_stored",
   "nonnegative_value",
@@ -132,32 +131,20 @@ def tensorflow_compression(
   )
 
 
-def _compressai(x, beta, gamma, inverse, channel_axis, simplified):
-  beta, gamma = _initial(x, channel_axis, beta, gamma)
-  fields = _gdn_conventions.compressai(inverse, simplified=simplified)
-  return _gdn.gdn(
-    x,
-    beta,
-    jnp.swapaxes(jnp.asarray(gamma), 0, 1),
-    alpha=fields["alpha"],
-    epsilon=fields["epsilon"],
-    inverse=fields["inverse"],
-    channel_axis=channel_axis,
-  )
-
-
 def compressai_gdn(
   x: ArrayLike,
   beta: ArrayLike | None = None,
   gamma: ArrayLike | None = None,
   *,
   inverse: bool = False,
+  simplified: bool = False,
   channel_axis: int = 1,
 ) -> jax.Array:
-  """``compressai.layers.GDN(C, inverse)(x)`` with its parameter values.
+  """``compressai.layers.GDN(C, inverse)(x)`` (``GDN1`` if ``simplified``).
 
-  ``y[i] = x[i] / sqrt(beta[i] + sum_j gamma[i, j] x[j] ** 2)``, with
-  CompressAI's ``[output, input]`` ``gamma``.
+  ``GDN``: ``y[i] = x[i] / sqrt(beta[i] + sum_j gamma[i, j] x[j] ** 2)``;
+  ``GDN1``: ``y[i] = x[i] / (beta[i] + sum_j gamma[i, j] |x[j]|)``; the
+  inverse multiplies. ``gamma`` is CompressAI's, ``[output, input]``.
 
   Args:
     x: the input, rank ``>= 2`` (CompressAI: 4-D NCHW).
@@ -165,7 +152,8 @@ def compressai_gdn(
       ones.
     gamma: ``layer.gamma_reparam(layer.gamma)``, ``[output, input]``.
       Defaults to ``0.1 I``.
-    inverse: IGDN (``x * sqrt(...)``).
+    inverse: IGDN.
+    simplified: ``GDN1`` instead of ``GDN``.
     channel_axis: the channel axis. Defaults to 1, CompressAI's NCHW.
 
   Returns:
@@ -183,45 +171,20 @@ def compressai_gdn(
     >>> gamma = jnp.array([[0.0, 0.0], [1.0, 0.0]])
     >>> compat_gdn.compressai_gdn(x, jnp.ones(2), gamma).round(5)
     Array([[3.     , 1.26491]], dtype=float32)
+    >>> compat_gdn.compressai_gdn(x, inverse=True, simplified=True).round(5)
+    Array([[3.9, 5.6]], dtype=float32)
   """
-  return _compressai(x, beta, gamma, inverse, channel_axis, simplified=False)
-
-
-def compressai_gdn1(
-  x: ArrayLike,
-  beta: ArrayLike | None = None,
-  gamma: ArrayLike | None = None,
-  *,
-  inverse: bool = False,
-  channel_axis: int = 1,
-) -> jax.Array:
-  """``compressai.layers.GDN1(C, inverse)(x)``, the simplified GDN.
-
-  ``y[i] = x[i] / (beta[i] + sum_j gamma[i, j] |x[j]|)``, with
-  CompressAI's ``[output, input]`` ``gamma``.
-
-  Args:
-    x: the input, rank ``>= 2`` (CompressAI: 4-D NCHW).
-    beta: the value of ``beta``, shape ``(C,)``. Defaults to ones.
-    gamma: the value of ``gamma``, ``[output, input]``. Defaults to
-      ``0.1 I``.
-    inverse: IGDN (``x * (...)``).
-    channel_axis: the channel axis. Defaults to 1, CompressAI's NCHW.
-
-  Returns:
-    The output, of the shape and dtype of ``x``.
-
-  Raises:
-    TypeError, ValueError: as :func:`flax_lrn.gdn`.
-
-  Example::
-
-    >>> import jax.numpy as jnp
-    >>> from flax_lrn import compat_gdn
-    >>> compat_gdn.compressai_gdn1(jnp.array([[-1.0, 2.0]]), inverse=True)
-    Array([[-1.1,  2.4]], dtype=float32)
-  """
-  return _compressai(x, beta, gamma, inverse, channel_axis, simplified=True)
+  beta, gamma = _initial(x, channel_axis, beta, gamma)
+  fields = _gdn_conventions.compressai(inverse, simplified=simplified)
+  return _gdn.gdn(
+    x,
+    beta,
+    jnp.swapaxes(jnp.asarray(gamma), 0, 1),
+    alpha=fields["alpha"],
+    epsilon=fields["epsilon"],
+    inverse=fields["inverse"],
+    channel_axis=channel_axis,
+  )
 
 
 # ---- weights --------------------------------------------------------------

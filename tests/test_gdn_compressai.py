@@ -109,11 +109,11 @@ def test_golden_nnx_and_function(case):
   # The functional front end takes CompressAI's values, gamma [out, in].
   beta = compat_gdn.nonnegative_value(case["beta"], case["beta_min"])
   gamma = compat_gdn.nonnegative_value(case["gamma"])
-  front = (
-    compat_gdn.compressai_gdn1 if simplified else compat_gdn.compressai_gdn
+  front = jax.jit(
+    compat_gdn.compressai_gdn, static_argnames=("inverse", "simplified")
   )
-  y = jax.jit(front, static_argnames="inverse")(
-    case["x"], beta, gamma, inverse=case["inverse"]
+  y = front(
+    case["x"], beta, gamma, inverse=case["inverse"], simplified=simplified
   )
   assert _err(y, case["y"]) <= RTOL
 
