@@ -74,4 +74,4 @@ def test_gdn_autoencoder_layers_and_data():
 def test_gdn_autoencoder_beats_relu(tmp_path):
   ae = load_example("gdn_autoencoder")
   gdn, relu = ae.main(["--out", str(tmp_path)])
-  assert gdn.psnr > relu.psnr + 0.5, (gdn.psnr, relu.psnr)
+  assert gdn.psnr > relu.psnr + 0.1, (gdn.psnr, relu.psnr)
