@@ -4,18 +4,25 @@ The functional core is :func:`lrn`; :class:`flax_lrn.linen.LRN` (also
 :class:`LRN`) wraps it as a Flax linen module and :class:`flax_lrn.nnx.LRN`
 as a Flax NNX module. :mod:`flax_lrn.compat` computes TensorFlow's,
 PyTorch's, ONNX's and Caffe's LRN with their own parameter names and
-defaults.
+defaults. :func:`gdn` (generalized divisive normalization and its inverse)
+is the same family with a learned channel-mixing matrix, wrapped as
+:class:`flax_lrn.linen.GDN` and :class:`flax_lrn.nnx.GDN`;
+:mod:`flax_lrn.compat_gdn` ports tensorflow_compression's and CompressAI's.
 """
 
-from flax_lrn import compat, linen, nnx
+from flax_lrn import compat, compat_gdn, linen, nnx
+from flax_lrn._gdn import gdn
 from flax_lrn._lrn import lrn
-from flax_lrn.linen import LRN
+from flax_lrn.linen import GDN, LRN
 
 __version__ = "0.1.0"
 
 __all__ = (
+  "GDN",
   "LRN",
   "compat",
+  "compat_gdn",
+  "gdn",
   "linen",
   "lrn",
   "nnx",

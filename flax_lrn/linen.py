@@ -1,4 +1,4 @@
-"""Flax linen wrapper of :func:`flax_lrn.lrn`."""
+"""Flax linen modules: :class:`LRN` and :class:`GDN`."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from flax.typing import Dtype
 from jax.typing import ArrayLike
 
 from flax_lrn import _constructors, _docs, _lrn
+from flax_lrn._gdn_linen import GDN
 
-__all__ = ("LRN",)
+__all__ = ("GDN", "LRN")
 
 
 @_docs.fields("Attributes", _lrn.HYPERPARAMETERS)

@@ -9,8 +9,9 @@ from flax import nnx
 from jax.typing import ArrayLike, DTypeLike
 
 from flax_lrn import _constructors, _docs, _lrn
+from flax_lrn._gdn_nnx import GDN
 
-__all__ = ("LRN",)
+__all__ = ("GDN", "LRN")
 
 
 @_docs.fields("Args", _lrn.HYPERPARAMETERS)
