@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.core import Tracer
 from jax.typing import ArrayLike, DTypeLike
 
 from flax_lrn import _normalize, _validation
@@ -198,8 +199,8 @@ def _check_weights(
   Returns:
     The value as given for tracers and JAX arrays, else a NumPy array.
   """
-  traced = isinstance(value, jax.core.Tracer)
-  arr = value if isinstance(value, (jax.core.Tracer, jax.Array)) else None
+  traced = isinstance(value, Tracer)
+  arr = value if isinstance(value, (Tracer, jax.Array)) else None
   if arr is None:
     try:
       arr = np.asarray(value)

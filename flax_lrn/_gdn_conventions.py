@@ -7,7 +7,7 @@ fields of :class:`flax_lrn.GDN` and :class:`flax_lrn.nnx.GDN`, so that the
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from flax_lrn import _gdn_layer, _nonnegative, _validation
 
@@ -50,11 +50,16 @@ def tensorflow_compression(
     ("epsilon", epsilon_parameter),
   ):
     learned = value is None
-    if not learned:
-      value = _validation.check_nonnegative(
-        f"{name}_parameter", value, f"the fixed {name}"
+    fields[name] = (
+      1.0
+      if value is None
+      else cast(
+        float,
+        _validation.check_nonnegative(
+          f"{name}_parameter", value, f"the fixed {name}"
+        ),
       )
-    fields[name] = 1.0 if learned else value
+    )
     fields[f"learn_{name}"] = learned
   return fields
 
@@ -66,9 +71,14 @@ def compressai(
   simplified: bool = False,
 ) -> dict[str, Any]:
   """The fields of CompressAI's ``GDN`` (or ``GDN1`` when ``simplified``)."""
-  beta_min = _validation.check_nonnegative("beta_min", beta_min, "the floor")
-  gamma_init = _validation.check_nonnegative(
-    "gamma_init", gamma_init, "the initial diagonal of gamma"
+  beta_min = cast(
+    float, _validation.check_nonnegative("beta_min", beta_min, "the floor")
+  )
+  gamma_init = cast(
+    float,
+    _validation.check_nonnegative(
+      "gamma_init", gamma_init, "the initial diagonal of gamma"
+    ),
   )
   simplified = _flag("simplified", simplified)
   return dict(

@@ -22,7 +22,7 @@ import contextlib
 import contextvars
 import functools
 from collections.abc import Iterator, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import jax
 import numpy as np
@@ -156,7 +156,7 @@ class _Graph:
     out = getattr(self.ctx.builder, op_type)(
       *inputs, _outputs=[self.ctx.fresh_name(f"lrn_{op_type}")], **attrs
     )
-    out.type = ir.TensorType(self.dtype if dtype is None else dtype)
+    out.type = ir.TensorType(cast(Any, self.dtype if dtype is None else dtype))
     out.shape = ir.Shape(self.dims if shape is None else shape)
     return out
 
@@ -224,7 +224,7 @@ def _to_nchw(
     merged = g.op("ReduceProd", tail, keepdims=1, shape=[1], dtype=i64)
     target = g.op("Concat", head, merged, axis=0, shape=[4], dtype=i64)
     static = all(isinstance(d, int) for d in dims[3:])
-    dims = [*dims[:3], int(np.prod(dims[3:])) if static else None]
+    dims = [*dims[:3], int(np.prod(cast(Any, dims[3:]))) if static else None]
     x = g.op("Reshape", x, target, shape=dims)
   return x, dims, back[::-1]
 
@@ -325,7 +325,7 @@ class LRNPlugin(PrimitiveLeafPlugin):
   _PRIM = PRIMITIVE
 
   @classmethod
-  def binding_specs(cls) -> list[MonkeyPatchSpec]:
+  def binding_specs(cls) -> list[Any]:
     return [MonkeyPatchSpec("flax_lrn._normalize", "normalize", _patch)]
 
   def lower(self, ctx: Any, eqn: Any) -> None:
@@ -334,7 +334,7 @@ class LRNPlugin(PrimitiveLeafPlugin):
     (out_var,) = eqn.outvars
     x = ctx.get_value_for_var(x_var, name_hint=ctx.fresh_name("lrn_in"))
     dims = [d if isinstance(d, int) else str(d) for d in x_var.aval.shape]
-    g = _Graph(ctx, x, dims)
+    g = _Graph(ctx, x, cast(Any, dims))
     policy = _POLICY.get()
     alpha = _static_scalar(ctx, alpha_var)
     k = _static_scalar(ctx, k_var)

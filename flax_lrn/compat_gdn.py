@@ -3,18 +3,18 @@
 Both libraries compute ``y[i] = x[i] * (beta[i] + sum_j gamma * |x[j]| **
 alpha) ** -+epsilon`` but disagree on the rest:
 
-=====================  ===============================  =====================
+=====================  ===============================  ========================
                        tensorflow_compression           CompressAI
-=====================  ===============================  =====================
+=====================  ===============================  ========================
 ``gamma`` indexing     ``[input j, output i]``          ``[output i, input j]``
-``alpha, epsilon``     1, 1 (simplified GDN); learnable 2, 1/2 (``GDN``);
+``alpha, epsilon``     1, 1 (simplified); learnable     2, 1/2 (``GDN``);
                                                         1, 1 (``GDN1``)
 layout                 any rank ``>= 2``, channels      NCHW only
                        first or last
 ``rectify``            optional ReLU first              no
 stored form            ``reparam_beta``,                ``beta``, ``gamma``
                        ``reparam_gamma``
-=====================  ===============================  =====================
+=====================  ===============================  ========================
 
 :func:`flax_lrn.gdn` and the modules index ``gamma`` as tensorflow_compression
 does, so CompressAI's matrix is transposed on the way in and out (its
@@ -64,7 +64,7 @@ lower_bound = _nonnegative.lower_bound
 OFFSET = _nonnegative.OFFSET
 
 
-def _initial(x: jax.Array, channel_axis: int, beta, gamma):
+def _initial(x: Any, channel_axis: int, beta, gamma):
   channels = _gdn_layer.num_channels(x, channel_axis)
   if beta is None:
     beta = np.ones(channels, np.float32)
