@@ -356,11 +356,19 @@ def test_validation_of_values():
     r"beta must be finite and >= 0 \(the offsets\), got beta\[0\] = nan",
     beta=BETA.at[0].set(jnp.nan),
   )
-  _raises(ValueError, r"alpha must be finite and >= 0 .*got -1.0", alpha=-1.0)
-  _raises(ValueError, r"epsilon must be finite and >= 0.*inf", epsilon=np.inf)
+  _raises(
+    ValueError,
+    r"alpha must be a finite real scalar >= 0 .*got -1.0",
+    alpha=-1.0,
+  )
+  _raises(
+    ValueError,
+    r"epsilon must be a finite real scalar >= 0.*inf",
+    epsilon=np.inf,
+  )
   _raises(
     TypeError, "beta must be a real array, got dtype bool", beta=[True] * 4
   )
   _raises(TypeError, "inverse must be a bool, got 1 of type int", inverse=1)
   _raises(TypeError, "rectify must be a bool, got 'yes'", rectify="yes")
-  _raises(TypeError, "alpha must be a real number", alpha="2")
+  _raises(TypeError, r"alpha must be a finite real scalar.*got '2'", alpha="2")

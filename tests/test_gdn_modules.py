@@ -238,7 +238,9 @@ def test_tfc_fields_and_errors():
   assert layer.beta_min == 1e-6
   with pytest.raises(ValueError, match="data_format must be one of"):
     flax_lrn.GDN.from_tensorflow_compression(data_format="NHWC")
-  with pytest.raises(ValueError, match="epsilon_parameter must be finite"):
+  with pytest.raises(
+    ValueError, match="epsilon_parameter must be a finite real scalar"
+  ):
     lrn_nnx.GDN.from_tensorflow_compression(3, epsilon_parameter=-1.0)
 
 

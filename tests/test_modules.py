@@ -61,9 +61,19 @@ def test_module_fields_match_function_signature():
 
 def test_namespaces():
   assert flax_lrn.linen.LRN is flax_lrn.LRN
-  assert flax_lrn.linen.__all__ == ("LRN",)
-  assert flax_lrn.nnx.__all__ == ("LRN",)
-  assert set(flax_lrn.__all__) == {"LRN", "compat", "linen", "lrn", "nnx"}
+  assert flax_lrn.linen.GDN is flax_lrn.GDN
+  assert flax_lrn.linen.__all__ == ("GDN", "LRN")
+  assert flax_lrn.nnx.__all__ == ("GDN", "LRN")
+  assert set(flax_lrn.__all__) == {
+    "GDN",
+    "LRN",
+    "compat",
+    "compat_gdn",
+    "gdn",
+    "linen",
+    "lrn",
+    "nnx",
+  }
   for cls in (flax_lrn.linen.LRN, flax_lrn.nnx.LRN):
     for field in ("window", "alpha", "spatial_axes", "axis_name"):
       assert f"\n  {field}: " in cls.__doc__
