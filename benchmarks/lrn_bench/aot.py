@@ -94,12 +94,38 @@ def kernel_stats(hlo_text: str) -> dict[str, Any]:
   return {"kernels": len(kernels), "bytes": moved, "ops": kernels}
 
 
-def compile_stats(fn, args: Sequence[Any]) -> dict[str, Any]:
-  compiled = jax.jit(fn).lower(*args).compile()
+def program_stats(compiled) -> dict[str, Any]:
+  """Kernels, bytes moved (``kernel_stats``) and scratch of a compiled program."""
   stats = kernel_stats(compiled.as_text())
   memory = compiled.memory_analysis()
   stats["scratch"] = None if memory is None else memory.temp_size_in_bytes
   return stats
+
+
+def over_input(
+  stats: dict[str, dict[str, Any]], x_bytes: int
+) -> dict[str, dict[str, Any]]:
+  """Each program's figures over the input's bytes.
+
+  A training step ``name`` compiled beside ``name_base`` (the same step
+  without the LRN) reports what the LRN adds: the difference of the two.
+  """
+  out: dict[str, Any] = {}
+  for name, s in stats.items():
+    if name.endswith("_base"):
+      continue
+    base = stats.get(f"{name}_base")
+    kernels, moved, scratch = s["kernels"], s["bytes"], s["scratch"]
+    if base is not None:
+      kernels -= base["kernels"]
+      moved -= base["bytes"]
+      scratch = None if scratch is None else scratch - base["scratch"]
+    out[name] = {
+      "kernels": kernels,
+      "bytes_over_x": moved / x_bytes,
+      "scratch_over_x": None if scratch is None else scratch / x_bytes,
+    }
+  return out
 
 
 def measure(target: str, shape, dtype: str, mode: str) -> dict[str, Any]:
@@ -119,30 +145,10 @@ def measure(target: str, shape, dtype: str, mode: str) -> dict[str, Any]:
   args = {"x": (x,), "xg": (x, x), "wwx": (*ws, x)}
   x_bytes = int(np.prod(shape)) * jnp.dtype(jdtype).itemsize
   raw = {
-    name: compile_stats(fn, args[sig])
+    name: program_stats(jax.jit(fn).lower(*args[sig]).compile())
     for name, (fn, sig) in programs.programs(mode).items()
   }
-  out: dict[str, Any] = {}
-  for name, s in raw.items():
-    if name.endswith("_base"):
-      continue
-    base = raw.get(f"{name}_base")
-    scratch = s["scratch"]
-    if base is not None:
-      # What the LRN adds to the training step.
-      s = {
-        "kernels": s["kernels"] - base["kernels"],
-        "bytes": s["bytes"] - base["bytes"],
-        "scratch": None if scratch is None else scratch - base["scratch"],
-      }
-    out[name] = {
-      "kernels": s["kernels"],
-      "bytes_over_x": s["bytes"] / x_bytes,
-      "scratch_over_x": None
-      if s["scratch"] is None
-      else s["scratch"] / x_bytes,
-    }
-  return out
+  return over_input(raw, x_bytes)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -166,23 +166,14 @@ def run_config(
 def _structure(ours: Ours, cfg: config.Config) -> dict[str, Any]:
   """Kernels, bytes moved and scratch of flax_lrn's compiled programs."""
   x_bytes = int(np.prod(cfg.shape)) * jnp.dtype(ours.dtype).itemsize
-  stats = {}
-  for name, compiled in ours.compiled.items():
-    s = aot.kernel_stats(compiled.as_text())
-    memory = compiled.memory_analysis()
-    s["scratch"] = 0 if memory is None else memory.temp_size_in_bytes
-    stats[name] = s
-  out: dict[str, dict[str, float]] = {"bytes_over_x": {}, "scratch_over_x": {}}
-  for form in config.FORMS:
-    s, base = stats[form], stats.get(f"{form}_base")
-    for key, field in (
-      ("bytes_over_x", "bytes"),
-      ("scratch_over_x", "scratch"),
-    ):
-      value = s[field] - (base[field] if base else 0)
-      out[key][form] = value / x_bytes
-  out["input_bytes"] = x_bytes
-  return out
+  stats = aot.over_input(
+    {name: aot.program_stats(c) for name, c in ours.compiled.items()}, x_bytes
+  )
+  return {
+    "bytes_over_x": {f: stats[f]["bytes_over_x"] for f in config.FORMS},
+    "scratch_over_x": {f: stats[f]["scratch_over_x"] for f in config.FORMS},
+    "input_bytes": x_bytes,
+  }
 
 
 def _ratios(times, record) -> dict[str, float | None]:
