@@ -188,12 +188,16 @@ def _compute(args: _arguments.Arguments) -> jax.Array:
     return y.astype(out_dtype)
   alpha = jnp.asarray(args.alpha, compute_dtype)
   width = args.before + args.after + 1
+  forms = _window.choose_forms(x, args.axes, width)
   spec = _normalize.Spec(
-    args.axes,
-    args.before,
-    args.after,
-    args.static_beta,
-    *_window.choose_forms(x, args.axes, width),
+    axes=args.axes,
+    before=args.before,
+    after=args.after,
+    static_beta=args.static_beta,
+    form=forms.forward,
+    rule_form=forms.rule,
+    fused_rule_form=forms.fused_rule,
+    compute_dtype=compute_dtype,
+    out_dtype=out_dtype,
   )
-  y = _normalize.normalize(spec, x.astype(compute_dtype), alpha, k, beta)
-  return y.astype(out_dtype)
+  return _normalize.normalize(spec, x, alpha, k, beta)

@@ -8,16 +8,31 @@ zero-padded window sum. A ``custom_jvp`` gives the tangent in closed form,
 
 linear in the tangents, so JAX derives reverse mode by transposing it (the
 transpose of ``W`` is the mirrored window), and forward mode and every
-higher order keep working. The rule saves only ``r = s ** -0.5`` for the
-backward pass and recomputes the elementwise rest under ``jax.checkpoint``,
-which XLA fuses into the passes it makes anyway: one full-size temporary
-instead of the three that autodiff of the formula keeps.
+higher order keep working.
+
+How XLA compiles the tangent and its transpose depends on the program
+around them unless the rule fixes it, and the best fix differs per
+platform, so the rule is chosen per platform when the program is lowered
+(``lax.platform_dependent``; a program exported for several platforms
+carries each one's rule):
+
+* GPU and TPU: the tangent recomputes everything from ``x`` under
+  ``jax.checkpoint``, so ``x`` is the only residual and XLA fuses the
+  backward pass into the kernels of its neighbours, as it does the forward.
+* CPU: XLA:CPU fuses the backward's elementwise producers into every
+  shifted read of the window sum's transpose and into its consumers'
+  transposes, so what the layer costs depended on whether ``y`` was alive
+  and on what consumed it (several times the isolated cost). The tangent
+  there runs inside a conditional whose predicate XLA cannot fold
+  (``_isolated``): XLA:CPU compiles its branch as a unit of its own, with the
+  same kernels in every program. The rule saves ``r = s ** -0.5`` (one
+  array of scratch) and recomputes the elementwise rest inside the branch.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -25,6 +40,9 @@ from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
 from flax_lrn import _window
+
+# The differentiation rules; see the module docstring.
+Rule = Literal["auto", "isolated", "fused"]
 
 
 class Spec(NamedTuple):
@@ -36,7 +54,13 @@ class Spec(NamedTuple):
     after: the window extent after each position.
     static_beta: beta as a Python float when it is concrete, else None.
     form: the window-sum form of the forward pass (see ``_window``).
-    rule_form: the window-sum form inside the differentiation rule.
+    rule_form: the window-sum form of the tangent on a CPU.
+    fused_rule_form: the window-sum form of the tangent on other platforms.
+    compute_dtype: the dtype the formula is evaluated in.
+    out_dtype: the dtype of the result.
+    rule: which differentiation rule: ``'auto'`` picks the isolated rule on
+      a CPU and the fused rule elsewhere, when the program is lowered;
+      ``'isolated'`` and ``'fused'`` force one on every platform.
   """
 
   axes: tuple[int, ...]
@@ -45,6 +69,10 @@ class Spec(NamedTuple):
   static_beta: float | None
   form: str
   rule_form: str
+  fused_rule_form: str
+  compute_dtype: Any
+  out_dtype: Any
+  rule: Rule = "auto"
 
 
 def power(s: jax.Array, beta: Any) -> jax.Array:
@@ -88,11 +116,17 @@ def _beta(spec: Spec, beta):
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
 def normalize(spec: Spec, x, alpha, k, beta):
-  """LRN of ``x`` (already in the compute dtype) with scalar parameters."""
+  """LRN of ``x`` with scalar parameters in ``spec.compute_dtype``.
+
+  ``x`` comes in its own dtype and is converted inside, so that the
+  differentiation rule keeps it, not a wider copy, as its residual.
+  """
+  x = x.astype(spec.compute_dtype)
   window_sum = _window.window_sum(
     x * x, spec.axes, spec.before, spec.after, spec.form
   )
-  return x / power(k + alpha * window_sum, _beta(spec, beta))
+  y = x / power(k + alpha * window_sum, _beta(spec, beta))
+  return y.astype(spec.out_dtype)
 
 
 def inverse_power_of_rsqrt(r: jax.Array, beta: Any) -> jax.Array:
@@ -116,25 +150,28 @@ def inverse_power_of_rsqrt(r: jax.Array, beta: Any) -> jax.Array:
   return lax.pow(r, 2.0 * beta)
 
 
-def _tangent(spec: Spec, present, r, x, alpha, k, beta, *tangents):
-  """The tangent, given ``r = s ** -0.5``, the one saved residual.
+def _tangent(spec: Spec, form: str, present, r, x, alpha, k, beta, *tangents):
+  """The tangent, given ``r = s ** -0.5``.
 
-  Everything else is an elementwise function of ``r`` and ``x``, which XLA
-  recomputes inside the passes of the backward pass instead of storing.
+  Everything but ``r`` is an elementwise function of ``r`` and ``x``, which
+  the callers recompute inside the backward pass instead of storing.
   """
   dx, dalpha, dk, dbeta = (
     tangents[sum(present[:i])] if present[i] else None for i in range(4)
   )
+  x = x.astype(spec.compute_dtype)
+  if dx is not None:
+    dx = dx.astype(spec.compute_dtype)
   p = inverse_power_of_rsqrt(r, _beta(spec, beta))
   y = x * p
   ds = None
   if dx is not None:
     ds = (2.0 * alpha) * _window.window_sum(
-      x * dx, spec.axes, spec.before, spec.after, spec.rule_form
+      x * dx, spec.axes, spec.before, spec.after, form
     )
   if dalpha is not None:
     window_sum = _window.window_sum(
-      x * x, spec.axes, spec.before, spec.after, spec.rule_form
+      x * x, spec.axes, spec.before, spec.after, form
     )
     ds = window_sum * dalpha if ds is None else ds + window_sum * dalpha
   if dk is not None:
@@ -145,22 +182,83 @@ def _tangent(spec: Spec, present, r, x, alpha, k, beta, *tangents):
   if dbeta is not None:
     term = (2.0 * dbeta) * y * jnp.log(r)
     dy = term if dy is None else dy + term
-  return dy
+  if dy is None:  # no tangent at all: the callers never ask for that
+    dy = jnp.zeros_like(y)
+  return dy.astype(spec.out_dtype)
+
+
+def _rsqrt_of_s(spec: Spec, x, alpha, k) -> jax.Array:
+  x = x.astype(spec.compute_dtype)
+  window_sum = _window.window_sum(
+    x * x, spec.axes, spec.before, spec.after, spec.form
+  )
+  return lax.rsqrt(k + alpha * window_sum)
+
+
+def _isolated(fn):
+  """``fn``, compiled by XLA:CPU as a unit of its own.
+
+  XLA:CPU fuses across every boundary JAX can express but control flow
+  (``optimization_barrier`` is gone before fusion runs). A conditional whose
+  two branches are ``fn`` and whose predicate comes through a barrier, so
+  that XLA cannot fold it, keeps ``fn``'s inputs and outputs materialized
+  and its kernels the same whatever surrounds it. The predicate depends on
+  no argument, so ``vmap`` keeps the conditional (a batched predicate would
+  turn it into a select of both branches).
+  """
+  branch = jax.checkpoint(fn, prevent_cse=False)
+
+  def run(*args):
+    keep = lax.optimization_barrier(jnp.int32(0)) == 0
+    return lax.cond(keep, branch, branch, *args)
+
+  return run
+
+
+def _cpu_tangent(spec: Spec, present, r, x, alpha, k, beta, *live):
+  tangent = functools.partial(_tangent, spec, spec.rule_form, present)
+  return _isolated(tangent)(r, x, alpha, k, beta, *live)
+
+
+def _fused_tangent(spec: Spec, present, r, x, alpha, k, beta, *live):
+  del r  # Recomputed from x, so that x is the only residual.
+
+  def tangent(x, alpha, k, beta, *live):
+    return _tangent(
+      spec,
+      spec.fused_rule_form,
+      present,
+      _rsqrt_of_s(spec, x, alpha, k),
+      x,
+      alpha,
+      k,
+      beta,
+      *live,
+    )
+
+  return jax.checkpoint(tangent, prevent_cse=False)(x, alpha, k, beta, *live)
 
 
 def _normalize_jvp(spec: Spec, primals, tangents):
   x, alpha, k, beta = primals
   present = tuple(not isinstance(t, SymbolicZero) for t in tangents)
-  window_sum = _window.window_sum(
-    x * x, spec.axes, spec.before, spec.after, spec.form
+  r = _rsqrt_of_s(spec, x, alpha, k)
+  y = x.astype(spec.compute_dtype) * inverse_power_of_rsqrt(
+    r, _beta(spec, beta)
   )
-  r = lax.rsqrt(k + alpha * window_sum)
-  y = x * inverse_power_of_rsqrt(r, _beta(spec, beta))
+  y = y.astype(spec.out_dtype)
   if not any(present):
     return y, jnp.zeros_like(y)
   live = [t for t in tangents if not isinstance(t, SymbolicZero)]
-  tangent = jax.checkpoint(functools.partial(_tangent, spec, present))
-  return y, tangent(r, *primals, *live)
+  isolated = functools.partial(_cpu_tangent, spec, present)
+  fused = functools.partial(_fused_tangent, spec, present)
+  if spec.rule == "isolated":
+    return y, isolated(r, *primals, *live)
+  if spec.rule == "fused":
+    return y, fused(r, *primals, *live)
+  return y, lax.platform_dependent(
+    r, *primals, *live, cpu=isolated, default=fused
+  )
 
 
 # Symbolic zeros let the rule skip the terms of undifferentiated

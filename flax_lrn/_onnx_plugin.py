@@ -2,9 +2,9 @@
 
 Every entry point of flax_lrn (``lrn``, both modules, the compat front ends)
 ends in ``_normalize.normalize(spec, x, alpha, k, beta)`` with canonical
-arguments: ``x`` in the compute dtype, ``alpha`` already divided for
-``alpha_scaling='size'``, the window as ``(before, after)`` extents along
-``spec.axes``. While jax2onnx traces a model, the plugin replaces that one
+arguments: ``x`` in its own dtype (converted to ``spec.compute_dtype``),
+``alpha`` already divided for ``alpha_scaling='size'``, the window as
+``(before, after)`` extents along ``spec.axes``. While jax2onnx traces a model, the plugin replaces that one
 function with a primitive of its own, so the jaxpr keeps one equation per
 LRN with everything the lowering needs, instead of the dozen elementwise and
 padding equations of the formula.
@@ -68,14 +68,17 @@ def _impl(x, alpha, k, beta, *, spec):
 
 
 def _abstract_eval(x, alpha, k, beta, *, spec):
-  del alpha, k, beta, spec
-  return ShapedArray(x.shape, x.dtype)
+  del alpha, k, beta
+  return ShapedArray(x.shape, spec.out_dtype)
 
 
 def _jvp(primals, tangents, *, spec):
-  # Exporting a gradient computation: differentiate the real function.
+  # Exporting a gradient computation: differentiate the real function, with
+  # the rule made of plain operators (the CPU one is a conditional, and the
+  # choice between them a platform switch, which ONNX has not).
   tangents = tuple(ad.instantiate_zeros(t) for t in tangents)
-  return jax.jvp(functools.partial(_ORIGINAL, spec), tuple(primals), tangents)
+  body = functools.partial(_ORIGINAL, spec._replace(rule="fused"))
+  return jax.jvp(body, tuple(primals), tangents)
 
 
 def _batch(args, dims, *, spec):
@@ -335,6 +338,10 @@ class LRNPlugin(PrimitiveLeafPlugin):
     x = ctx.get_value_for_var(x_var, name_hint=ctx.fresh_name("lrn_in"))
     dims = [d if isinstance(d, int) else str(d) for d in x_var.aval.shape]
     g = _Graph(ctx, x, cast(Any, dims))
+    compute = ir.DataType.from_numpy(np.dtype(spec.compute_dtype))
+    if x.dtype != compute:
+      g.dtype = compute
+      x = g.op("Cast", x, to=compute)
     policy = _POLICY.get()
     alpha = _static_scalar(ctx, alpha_var)
     k = _static_scalar(ctx, k_var)
@@ -349,6 +356,9 @@ class LRNPlugin(PrimitiveLeafPlugin):
     else:
       hyper = (ctx.get_value_for_var(v) for v in (alpha_var, k_var, beta_var))
       y = _lower_decomposed(g, x, spec, *hyper)
+    out = ir.DataType.from_numpy(np.dtype(spec.out_dtype))
+    if out != compute:
+      y = g.op("Cast", y, to=out, dtype=out)
     out_spec = ctx.get_value_for_var(out_var, name_hint=ctx.fresh_name("lrn"))
     if out_spec.name:
       y.name = out_spec.name

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Literal, NamedTuple, get_args
 
 import jax
 from jax import lax
@@ -19,12 +19,27 @@ Form = Literal["shifts", "slices", "reduce_window"]
 FORMS: tuple[Form, ...] = get_args(Form)
 
 
-def choose_forms(
-  x: jax.Array, axes: tuple[int, ...], width: int
-) -> tuple[Form, Form]:
+class Forms(NamedTuple):
+  """The window-sum forms of one LRN.
+
+  Attributes:
+    forward: the forward pass's.
+    rule: the differentiation rule's on a CPU.
+    fused_rule: the differentiation rule's on other platforms.
+  """
+
+  forward: Form
+  rule: Form
+  fused_rule: Form
+
+
+def choose_forms(x: jax.Array, axes: tuple[int, ...], width: int) -> Forms:
   """Picks the window-sum forms of the forward pass and of the gradient.
 
   Shifted copies fuse into one pass but grow the program with the width.
+  On a CPU the rule's window sum runs in a unit of its own, where slices of
+  one padded copy are what XLA:CPU compiles best; elsewhere the rule fuses
+  into its neighbours, and shifts fuse as the forward pass does.
   A multi-axis window is a chain of 1-D sums whose middle XLA materializes
   whatever the form, and there reduce_window makes the fewest temporaries.
   Under explicit sharding, JAX's shape rules refuse slices and pads of a
@@ -37,8 +52,7 @@ def choose_forms(
     width: the number of elements the window spans along each axis.
 
   Returns:
-    ``(form, rule_form)``: the forms of the forward pass and of the
-    differentiation rule.
+    The :class:`Forms`.
   """
   spec = getattr(jax.typeof(x).sharding, "spec", None)
   sharded = spec is not None and any(spec[a] is not None for a in axes)
@@ -46,10 +60,10 @@ def choose_forms(
     # The transpose of reduce_window_sum pads the cotangent to a longer
     # axis, which explicit sharding refuses unless the mesh divides it;
     # the shape-preserving shifts transpose to shifts.
-    return "reduce_window", "shifts"
+    return Forms("reduce_window", "shifts", "shifts")
   if len(axes) > 1 or width > MAX_UNROLLED_WIDTH:
-    return "reduce_window", "reduce_window"
-  return "shifts", "slices"
+    return Forms("reduce_window", "reduce_window", "reduce_window")
+  return Forms("shifts", "slices", "shifts")
 
 
 def window_sum(

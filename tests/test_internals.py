@@ -37,9 +37,9 @@ def test_window_sum_rejects_an_unknown_form():
 @pytest.mark.parametrize(
   "axes,width,expected",
   [
-    ((1,), 5, ("shifts", "slices")),
-    ((1,), _window.MAX_UNROLLED_WIDTH + 1, ("reduce_window",) * 2),
-    ((0, 1), 3, ("reduce_window",) * 2),
+    ((1,), 5, ("shifts", "slices", "shifts")),
+    ((1,), _window.MAX_UNROLLED_WIDTH + 1, ("reduce_window",) * 3),
+    ((0, 1), 3, ("reduce_window",) * 3),
   ],
 )
 def test_choose_forms_unsharded(axes, width, expected):

@@ -1,0 +1,218 @@
+"""The per-platform differentiation rules, each run on this CPU.
+
+``lrn`` differentiates through one of two rules, picked when the program is
+lowered: the isolated rule (a conditional XLA:CPU compiles on its own) on a
+CPU, the fused rule (everything recomputed from ``x``) elsewhere. Both are
+forced here on a CPU, so each is checked for exactness against the float64
+reference, in forward and reverse mode and to second order, whatever
+platform the suite runs on.
+"""
+
+from __future__ import annotations
+
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import linen as nn
+from jax import export
+from jax.test_util import check_grads
+
+import flax_lrn
+from flax_lrn import _normalize
+from tests import reference
+
+RULES = ("isolated", "fused")
+ALPHA, K, BETA = 1.0, 1.0, 0.75
+
+
+def _spec(x, before, after, rule, axes=(-1,), form="shifts"):
+  axes = tuple(a % x.ndim for a in axes)
+  rule_form = "slices" if form == "shifts" else form
+  return _normalize.Spec(
+    axes=axes,
+    before=before,
+    after=after,
+    static_beta=BETA,
+    form=form,
+    rule_form=rule_form,
+    fused_rule_form=form,
+    compute_dtype=jnp.promote_types(x.dtype, jnp.float32),
+    out_dtype=x.dtype,
+    rule=rule,
+  )
+
+
+def _lrn(x, before, after, rule, **kw):
+  spec = _spec(x, before, after, rule, **kw)
+  dtype = spec.compute_dtype
+  return _normalize.normalize(
+    spec,
+    x,
+    jnp.asarray(ALPHA, dtype),
+    jnp.asarray(K, dtype),
+    jnp.asarray(BETA, dtype),
+  )
+
+
+def _inputs(shape, dtype, seed=0):
+  rng = np.random.default_rng(seed)
+  x = rng.normal(size=shape).astype(dtype)
+  g = rng.normal(size=shape).astype(dtype)
+  return jnp.asarray(x), jnp.asarray(g)
+
+
+@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize(
+  ("before", "after", "axes", "form"),
+  [
+    (2, 2, (-1,), "shifts"),
+    (2, 1, (-1,), "shifts"),
+    (0, 3, (1,), "shifts"),
+    (1, 1, (1, 2), "reduce_window"),
+  ],
+)
+def test_rule_matches_the_float64_reference(rule, before, after, axes, form):
+  x, g = _inputs((2, 5, 4, 7), np.float32)
+  f = jax.jit(lambda v: _lrn(v, before, after, rule, axes=axes, form=form))
+  ref_axes = tuple(a % x.ndim for a in axes)
+  args = (before, after, ALPHA, K, BETA, ref_axes)
+  y, pullback = jax.vjp(f, x)
+  np.testing.assert_allclose(y, reference.lrn(x, *args), rtol=1e-6, atol=1e-7)
+  np.testing.assert_allclose(
+    pullback(g)[0], reference.lrn_vjp(x, g, *args), rtol=2e-6, atol=1e-6
+  )
+  # Forward mode: the directional derivative along g, against the VJP's
+  # transpose identity <J g, h> = <g, J^T h>.
+  _, tangent = jax.jvp(f, (x,), (g,))
+  h = jnp.asarray(np.random.default_rng(1).normal(size=x.shape), jnp.float32)
+  lhs = float(jnp.vdot(tangent, h))
+  rhs = float(np.vdot(g, reference.lrn_vjp(x, h, *args)))
+  assert lhs == pytest.approx(rhs, rel=1e-5)
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_rule_second_order(rule):
+  x, _ = _inputs((2, 3, 6), np.float64)
+  with jax.enable_x64(True):
+    x = jnp.asarray(x, jnp.float64)
+    f = lambda v: _lrn(v, 2, 1, rule)  # noqa: E731
+    check_grads(f, (x,), order=2, modes=("fwd", "rev"), rtol=1e-6)
+    hessian = jax.hessian(lambda v: jnp.sum(jnp.sin(f(v))))(x)
+    assert np.all(np.isfinite(np.asarray(hessian)))
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_rule_float32_second_order(rule):
+  x, _ = _inputs((2, 3, 6), np.float32)
+  check_grads(
+    lambda v: _lrn(v, 1, 1, rule), (x,), order=2, modes=("fwd", "rev"),
+    atol=5e-2, rtol=5e-2,
+  )  # fmt: skip
+
+
+@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
+def test_rule_keeps_narrow_dtypes(rule, dtype):
+  """Narrow inputs are converted inside: the gradient comes back narrow."""
+  x, g = _inputs((2, 4, 6), np.float32)
+  xn, gn = x.astype(dtype), g.astype(dtype)
+  y, pullback = jax.vjp(lambda v: _lrn(v, 2, 2, rule), xn)
+  (dx,) = pullback(gn)
+  assert y.dtype == dtype and dx.dtype == dtype
+  want = reference.lrn_vjp(
+    np.asarray(xn, np.float64), np.asarray(gn, np.float64), 2, 2, ALPHA, K,
+    BETA,
+  )  # fmt: skip
+  np.testing.assert_allclose(
+    np.asarray(dx, np.float64), want, rtol=2e-2, atol=2e-2
+  )
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_rule_under_vmap_and_remat(rule):
+  x, g = _inputs((3, 2, 4, 6), np.float32)
+  f = lambda v: _lrn(v, 2, 2, rule)  # noqa: E731
+  per_example = jax.jit(
+    jax.vmap(jax.grad(lambda v, c: jnp.vdot(jax.checkpoint(f)(v), c)))
+  )(x, g)
+  want = reference.lrn_vjp(x, g, 2, 2, ALPHA, K, BETA)
+  np.testing.assert_allclose(per_example, want, rtol=2e-6, atol=1e-6)
+
+
+def _hlo(fn, *args) -> str:
+  return jax.jit(fn).lower(*args).compile().as_text()
+
+
+def _programs():
+  """Programs that differ in what surrounds the LRN and what is alive."""
+  w = jnp.asarray(np.random.default_rng(2).normal(size=(6, 6)), jnp.float32)
+  f = lambda v: flax_lrn.lrn(v, 5, alpha=ALPHA)  # noqa: E731
+
+  def step(tail):
+    return jax.grad(
+      lambda w, v: jnp.mean(jnp.square(tail(f(nn.relu(v @ w))))), argnums=1
+    )
+
+  pool = lambda y: nn.max_pool(y, (3, 3), strides=(2, 2))  # noqa: E731
+  return {
+    "grad": lambda v, c: jax.grad(lambda u: jnp.vdot(f(u), c))(v),
+    "value_and_grad": lambda v, c: jax.value_and_grad(
+      lambda u: jnp.sum(f(u) * c)
+    )(v),
+    "vjp": lambda v, c: jax.vjp(f, v)[1](c)[0],
+    "step_elementwise": lambda v, c: step(lambda y: y)(w, v),
+    "step_pool": lambda v, c: step(pool)(w, v),
+  }
+
+
+def _branch_kernels(hlo: str) -> list[list[str]]:
+  """The fusions of each conditional's first branch that launches any.
+
+  Partial evaluation also leaves a conditional that only forwards the
+  residuals (no kernels); it is left out.
+  """
+  names = re.findall(r"conditional\(.*?branch_computations=\{([^}]*)\}", hlo)
+  out = []
+  for group in names:
+    first = group.split(",")[0].strip().lstrip("%")
+    body = re.search(
+      rf"\n%?{re.escape(first)} [^\n]*\{{\n(.*?)\n\}}", hlo, re.S
+    )
+    assert body is not None, first
+    kinds = re.findall(r"fusion\(.*?kind=(k\w+)", body.group(1))
+    if kinds:
+      out.append(kinds)
+  return out
+
+
+@pytest.mark.skipif(
+  jax.default_backend() != "cpu", reason="the isolated rule is the CPU's"
+)
+def test_cpu_backward_is_the_same_unit_in_every_program():
+  """What surrounds the LRN or is alive does not change its backward pass.
+
+  On a CPU the rule's tangent compiles as one conditional's branch; its
+  kernels are the same in every program shape (before the rule was
+  isolated, XLA:CPU duplicated its producers into up to four padded copies
+  in some of these programs and not in others).
+  """
+  x, g = _inputs((2, 9, 9, 6), np.float32)
+  units = {}
+  for name, program in _programs().items():
+    branches = _branch_kernels(_hlo(program, x, g))
+    assert len(branches) == 1, (name, branches)
+    units[name] = branches[0]
+  assert len({tuple(v) for v in units.values()}) == 1, units
+
+
+def test_rules_share_a_program_exported_for_several_platforms():
+  """One artifact carries each platform's rule; the CPU's runs here."""
+  f = jax.jit(lambda v, c: jax.vjp(lambda u: flax_lrn.lrn(u, 5), v)[1](c)[0])
+  x, g = _inputs((2, 4, 6), np.float32)
+  spec = jax.ShapeDtypeStruct(x.shape, x.dtype)
+  exported = export.export(f, platforms=("cpu", "cuda", "tpu"))(spec, spec)
+  restored = export.deserialize(exported.serialize())
+  np.testing.assert_array_equal(restored.call(x, g), f(x, g))
