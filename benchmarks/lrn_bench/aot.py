@@ -129,7 +129,7 @@ def over_input(
 
 
 def measure(target: str, shape, dtype: str, mode: str) -> dict[str, Any]:
-  """Every call form of one configuration, per device, over the input's bytes.
+  """Every call form of one configuration, per device, over the f32 input's bytes.
 
   The batch is split over the slice's devices, so each compiles the program
   for one ``shape`` shard, and the figures are per device.
@@ -143,7 +143,9 @@ def measure(target: str, shape, dtype: str, mode: str) -> dict[str, Any]:
   w, w2 = programs.step_weights(jax.random.key(0), shape[-1], jdtype)
   ws = [jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=whole) for a in (w, w2)]
   args = {"x": (x,), "xg": (x, x), "wwx": (*ws, x)}
-  x_bytes = int(np.prod(shape)) * jnp.dtype(jdtype).itemsize
+  # Over the float32 input's bytes for every dtype, so that a bfloat16
+  # program's figures compare with its float32 twin's.
+  x_bytes = int(np.prod(shape)) * 4
   raw = {
     name: program_stats(jax.jit(fn).lower(*args[sig]).compile())
     for name, (fn, sig) in programs.programs(mode).items()

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import config
+from .programs import LEARNING_RATE
 
 
 class Unavailable(Exception):
@@ -61,13 +62,18 @@ class TensorFlow:
     with tf.device(self.device):
       x, g, w2 = (tf.cast(tf.constant(arrays[k]), self.dtype) for k in "xgv")
       w = tf.Variable(tf.cast(tf.constant(arrays["w"]), self.dtype))
+    f32 = lambda a: tf.cast(a, tf.float32)  # noqa: E731
 
     def grad(a, cot):
       with tf.GradientTape() as tape:
         tape.watch(a)
-        loss = tf.reduce_sum(
-          tf.cast(self.lrn(a), tf.float32) * tf.cast(cot, tf.float32)
-        )
+        loss = tf.reduce_sum(f32(self.lrn(a)) * f32(cot))
+      return tape.gradient(loss, a)
+
+    def value_and_grad(a, cot):
+      with tf.GradientTape() as tape:
+        tape.watch(a)
+        loss = tf.reduce_sum(f32(self.lrn(a)) * f32(cot))
       return loss, tape.gradient(loss, a)
 
     def vjp(a, cot):
@@ -76,30 +82,71 @@ class TensorFlow:
         y = self.lrn(a)
       return y, tape.gradient(y, a, output_gradients=cot)
 
-    def step(block: str, use_lrn: bool):
+    def mean_square(y):
+      return tf.reduce_mean(tf.square(f32(y)))
+
+    def step(tail: str, use_lrn: bool, remat: bool = False):
+      def block(a):
+        y = tf.nn.relu(tf.einsum("nhwc,cd->nhwd", a, w))
+        return self.lrn(y) if use_lrn else y
+
+      if remat:
+        block = tf.recompute_grad(block)
+
       @tf.function
       def run(a):
         with tf.GradientTape() as tape:
-          y = tf.nn.relu(tf.nn.conv2d(a, w, 1, "SAME"))
-          if use_lrn:
-            y = self.lrn(y)
-          if block == "pool":
+          y = block(a)
+          if tail == "pool":
             y = tf.nn.max_pool2d(y, 3, 2, "VALID")
-          else:
+          elif tail == "conv":
             y = tf.nn.conv2d(y, w2, 1, "SAME")
-          loss = tf.reduce_mean(tf.square(tf.cast(y, tf.float32)))
+          loss = mean_square(y)
         return tape.gradient(loss, w)
+
+      return run
+
+    def scan_step(use_lrn: bool):
+      @tf.function
+      def run(a):
+        ws = tf.stack([w, tf.transpose(w)])
+        with tf.GradientTape() as tape:
+          tape.watch(ws)
+          y = a
+          for i in range(2):
+            y = tf.nn.relu(tf.einsum("nhwc,cd->nhwd", y, ws[i]))
+            y = self.lrn(y) if use_lrn else y
+          loss = mean_square(y)
+        return tape.gradient(loss, ws)
+
+      return run
+
+    def sgd_step(use_lrn: bool):
+      inner = step("elementwise", use_lrn)
+
+      @tf.function
+      def run(a):
+        return w - LEARNING_RATE * inner(a)
 
       return run
 
     fns = {
       "fwd": (tf.function(self.lrn), (x,)),
       "grad": (tf.function(grad), (x, g)),
+      "value_and_grad": (tf.function(value_and_grad), (x, g)),
       "vjp": (tf.function(vjp), (x, g)),
+      # TensorFlow's per-example input gradients of a loss that sums over
+      # the examples are its batch gradient.
+      "per_example_grad": (tf.function(grad), (x, g)),
     }
-    for block in ("pool", "conv"):
-      fns[f"step_{block}"] = (step(block, True), (x,))
-      fns[f"step_{block}_base"] = (step(block, False), (x,))
+    for use_lrn, suffix in ((True, ""), (False, "_base")):
+      for tail in ("pool", "conv", "elementwise"):
+        fns[f"step_{tail}{suffix}"] = (step(tail, use_lrn), (x,))
+      fns[f"step_remat{suffix}"] = (step("elementwise", use_lrn, True), (x,))
+      fns[f"step_scan{suffix}"] = (scan_step(use_lrn), (x,))
+      # One SGD update, as the optax steps make it.
+      fns[f"step_linen{suffix}"] = (sgd_step(use_lrn), (x,))
+      fns[f"step_nnx{suffix}"] = (sgd_step(use_lrn), (x,))
     return {name: self._on_device(f, a) for name, (f, a) in fns.items()}
 
   def _on_device(self, f, args) -> Callable[[], Any]:
@@ -163,8 +210,8 @@ class Torch:
   def programs(self, arrays: dict[str, np.ndarray]) -> dict[str, Callable]:
     torch, F = self.torch, self.F
     x, g = (self._tensor(arrays[k], (0, 3, 1, 2)) for k in "xg")
-    # HWIO -> OIHW.
-    w, w2 = (self._tensor(arrays[k], (3, 2, 0, 1)) for k in "wv")
+    w = self._tensor(arrays["w"], (0, 1))
+    w2 = self._tensor(arrays["v"], (3, 2, 0, 1))  # HWIO -> OIHW
     w.requires_grad_()
     leaf = x.clone().requires_grad_()
 
@@ -173,6 +220,11 @@ class Torch:
         return self.lrn(x)
 
     def grad():
+      leaf.grad = None
+      (self.lrn(leaf).float() * g.float()).sum().backward()
+      return leaf.grad
+
+    def value_and_grad():
       leaf.grad = None
       loss = (self.lrn(leaf).float() * g.float()).sum()
       loss.backward()
@@ -184,25 +236,30 @@ class Torch:
       y.backward(g)
       return y, leaf.grad
 
-    def step(block: str, use_lrn: bool):
+    def step(tail: str, use_lrn: bool):
       def run():
         w.grad = None
-        y = F.relu(F.conv2d(x, w))
+        y = F.relu(torch.einsum("nchw,cd->ndhw", x, w))
         if use_lrn:
           y = self.lrn(y)
-        if block == "pool":
+        if tail == "pool":
           y = F.max_pool2d(y, 3, 2)
-        else:
+        elif tail == "conv":
           y = F.conv2d(y, w2, padding=1)
         y.float().square().mean().backward()
         return w.grad
 
       return run
 
-    fns = {"fwd": fwd, "grad": grad, "vjp": vjp}
-    for block in ("pool", "conv"):
-      fns[f"step_{block}"] = step(block, True)
-      fns[f"step_{block}_base"] = step(block, False)
+    fns = {
+      "fwd": fwd,
+      "grad": grad,
+      "value_and_grad": value_and_grad,
+      "vjp": vjp,
+    }
+    for use_lrn, suffix in ((True, ""), (False, "_base")):
+      for tail in ("pool", "conv", "elementwise"):
+        fns[f"step_{tail}{suffix}"] = step(tail, use_lrn)
     return fns
 
   def sync(self, _):
@@ -213,5 +270,5 @@ class Torch:
     outs = out if isinstance(out, tuple) else (out,)
     arrays = [a.detach().float().cpu().numpy() for a in outs]
     if form.startswith("step"):
-      return [a.transpose(2, 3, 1, 0) for a in arrays]  # OIHW -> HWIO
+      return arrays
     return [a.transpose(0, 2, 3, 1) if a.ndim == 4 else a for a in arrays]

@@ -30,15 +30,18 @@ def plot(report: dict[str, Any], path: pathlib.Path) -> bool:
   impls = ("ours", "tf", "torch")
   width = 0.8 / len(impls)
   for ax, r in zip(axes[0], records, strict=True):
+    forms = [f for f in config.FORMS if f in r["times_ms"]]
     for i, impl in enumerate(impls):
       values = [
-        r["times_ms"][f].get(impl, {}).get("median") or 0 for f in config.FORMS
+        max(r["times_ms"][f].get(impl, {}).get("median") or 0, 0)
+        for f in forms
       ]
-      xs = [j + (i - 1) * width for j in range(len(config.FORMS))]
+      xs = [j + (i - 1) * width for j in range(len(forms))]
       ax.bar(xs, values, width, color=_COLORS[impl])
-    ax.set_xticks(range(len(config.FORMS)))
-    ax.set_xticklabels(["step +LRN\n(pool)", "step +LRN\n(conv)", "grad",
-                        "(y, dx)", "forward"], fontsize=8)  # fmt: skip
+    ax.set_xticks(range(len(forms)))
+    ax.set_xticklabels(
+      [f.removeprefix("step_") for f in forms], fontsize=7, rotation=60
+    )
     ax.set_yscale("log")
     ax.set_title(f"{r['shape_name']} {r['shape']}", fontsize=9)
     ax.set_ylabel("median ms (log)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+import statistics
 import pathlib
 from collections.abc import Sequence
 from typing import Any
@@ -42,21 +43,64 @@ def _median(r: dict[str, Any], form: str, impl: str) -> float | None:
   return r["times_ms"][form].get(impl, {}).get("median")
 
 
+def _forms(r: dict[str, Any]) -> list[str]:
+  return [f for f in config.FORMS if f in r["times_ms"]]
+
+
+def spread(r: dict[str, Any], peer: str) -> dict[str, Any] | None:
+  """The worst, median and best ``peer / flax_lrn`` over the program shapes.
+
+  Returns:
+    ``{'worst': (ratio, form), 'median': ratio, 'best': (ratio, form),
+    'n': count}``, or None when the peer ran no shape.
+  """
+  pairs = [
+    (v, f)
+    for f in _forms(r)
+    if (v := r["ratios"].get(f"{f}_{peer}_over_ours")) is not None
+  ]
+  if not pairs:
+    return None
+  pairs.sort()
+  return {
+    "worst": pairs[0],
+    "median": statistics.median(v for v, _ in pairs),
+    "best": pairs[-1],
+    "n": len(pairs),
+  }
+
+
 def evaluate_targets(records: Sequence[dict[str, Any]]) -> list[dict]:
   """Each CPU target on each shape: its value and PASS or FAIL."""
-  by_key = {(r["shape_name"], r["dtype"], r["mode"]): r for r in records}
   rows = []
-  for key, mode, dtype, op, bound in config.CPU_TARGETS:
-    for shape in dict.fromkeys(r["shape_name"] for r in records):
-      r = by_key.get((shape, dtype, mode))
-      value = None if r is None else r["ratios"].get(key)
-      verdict = None if value is None else _OPS[op](value, bound)
-      rows.append({
-        "target": f"{key} ({mode}, {dtype}) {op} {bound:g}",
-        "shape": shape,
-        "value": value,
-        "pass": verdict,
-      })  # fmt: skip
+
+  def add(target, shape, value, op, bound):
+    verdict = None if value is None else _OPS[op](value, bound)
+    rows.append(
+      {"target": target, "shape": shape, "value": value, "pass": verdict}
+    )
+
+  by_key = {(r["shape_name"], r["dtype"], r["mode"]): r for r in records}
+  for (shape, dtype, mode), r in by_key.items():
+    if (dtype, mode) == ("f32", "across"):
+      s = spread(r, "tf")
+      worst = None if s is None else s["worst"]
+      label = "" if worst is None else f" ({config.FORM_LABELS[worst[1]]})"
+      add(f"TF / flax_lrn, worst shape{label} >= 1.5", shape,
+          None if worst is None else worst[0], ">=", 1.5)  # fmt: skip
+      add("TF / flax_lrn, median over shapes >= 3", shape,
+          None if s is None else s["median"], ">=", 3.0)  # fmt: skip
+      add("TF / flax_lrn, forward >= 2.5", shape,
+          r["ratios"].get("fwd_tf_over_ours"), ">=", 2.5)  # fmt: skip
+      scratch = [r["scratch_over_x"][f] for f in config.ISOLATED
+                 if r["scratch_over_x"].get(f) is not None]  # fmt: skip
+      add("scratch / X, every isolated form <= 1", shape,
+          max(scratch) if scratch else None, "<=", 1.0)  # fmt: skip
+    if dtype == "bf16":
+      steps = [v for f in config.STEPS
+               if (v := r["ratios"].get(f"{f}_bf16_over_f32")) is not None]  # fmt: skip
+      add(f"bf16 / f32 ({mode}), every step's LRN cost <= 1", shape,
+          max(steps) if steps else None, "<=", 1.0)  # fmt: skip
   return rows
 
 
@@ -120,50 +164,56 @@ def _checks_section(records) -> list[str]:
 
 
 def headline(records: Sequence[dict[str, Any]]) -> list[str]:
-  """Float32 across channels: every call form against the peers."""
+  """Worst and median over the program shapes, per configuration."""
   rows = []
   for r in records:
-    if (r["dtype"], r["mode"]) != ("f32", "across"):
-      continue
-    for form in config.FORMS:
-      ours = _median(r, form, "ours")
-      rows.append([
-        r["shape_name"], config.FORM_LABELS[form], _ms(ours),
-        _ms(_median(r, form, "tf")), _ms(_median(r, form, "torch")),
-        _x(r["ratios"].get(f"{form}_tf_over_ours"), 1),
-        _x(r["ratios"].get(f"{form}_torch_over_ours"), 1),
-        _x(r["bytes_over_x"][form], 1), _x(r["scratch_over_x"][form], 1),
-      ])  # fmt: skip
-  header = [
-    "shape", "call form", "flax_lrn ms", "TensorFlow ms", "PyTorch ms",
-    "TF / flax_lrn", "PyTorch / flax_lrn", "bytes / X", "scratch / X",
-  ]  # fmt: skip
-  return _table(header, rows, left=2)
-
-
-def full_table(records: Sequence[dict[str, Any]], form: str) -> list[str]:
-  rows = []
-  for r in records:
-    row = [r["shape_name"], r["dtype"], r["mode"]]
-    row += [_ms(_median(r, form, i)) for i in config.IMPLS if i != "floor"]
-    if form == "fwd":
-      row += [
-        _ms(_median(r, form, "floor")),
-        _x(r["ratios"]["fwd_ours_over_floor"]),
+    cells = [r["shape_name"], r["dtype"], r["mode"]]
+    for peer in config.PEERS:
+      s = spread(r, peer)
+      if s is None:
+        cells += ["n/a", "n/a", "n/a"]
+        continue
+      cells += [
+        f"**{_x(s['worst'][0], 2)}** ({s['worst'][1]})",
+        f"**{_x(s['median'], 2)}**",
+        f"{_x(s['best'][0], 2)} ({s['best'][1]}), n = {s['n']}",
       ]
-    row += [_x(r["bytes_over_x"][form], 1), _x(r["scratch_over_x"][form], 1)]
-    rows.append(row)
-  header = ["shape", "dtype", "mode", "flax_lrn", "TensorFlow", "PyTorch"]
-  if form == "fwd":
-    header += ["floor", "flax_lrn / floor"]
-  return _table([*header, "bytes / X", "scratch / X"], rows, left=3)
+    rows.append(cells)
+  header = [
+    "shape", "dtype", "mode", "TF / flax_lrn worst", "median", "best",
+    "PyTorch / flax_lrn worst", "median", "best",
+  ]  # fmt: skip
+  return _table(header, rows, left=3)
+
+
+def shapes_table(r: dict[str, Any]) -> list[str]:
+  """Every program shape of one configuration: what the LRN costs in it."""
+  rows = []
+  for form in _forms(r):
+    rows.append([
+      config.FORM_LABELS[form], _ms(_median(r, form, "ours")),
+      _ms(_median(r, form, "tf")), _ms(_median(r, form, "torch")),
+      _x(r["ratios"].get(f"{form}_tf_over_ours")),
+      _x(r["ratios"].get(f"{form}_torch_over_ours")),
+      _x(r["bytes_over_x"].get(form), 1), _x(r["scratch_over_x"].get(form), 1),
+    ])  # fmt: skip
+  header = [
+    "program shape (steps: what the LRN adds)", "flax_lrn ms",
+    "TensorFlow ms", "PyTorch ms", "TF / flax_lrn", "PyTorch / flax_lrn",
+    "bytes / X", "scratch / X",
+  ]  # fmt: skip
+  out = _table(header, rows)
+  fwd_floor = r["ratios"].get("fwd_ours_over_floor")
+  if fwd_floor is not None:
+    out += ["", f"Forward over the `x * 2` floor: {_x(fwd_floor)}."]
+  return out
 
 
 def step_totals(records: Sequence[dict[str, Any]]) -> list[str]:
   rows = []
   for r in records:
-    for form in config.STEPS:
-      for impl, t in r["step_totals_ms"][form].items():
+    for form, impls in r["step_totals_ms"].items():
+      for impl, t in impls.items():
         rows.append([
           r["shape_name"], r["dtype"], r["mode"], form,
           config.IMPL_LABELS[impl], _ms(t["without"]["median"]),
@@ -190,43 +240,49 @@ def aot_table(aot: dict[str, Any]) -> list[str]:
     out += [
       f"**{rep['device']}**, per device: [{', '.join(map(str, rep['shape']))}]"
       f" ({rep['shape_name']}), jax {rep['jax']}. Each cell: kernels /"
-      " bytes moved / scratch, bytes over the input's X; training steps"
-      " show what the LRN adds.",
+      " bytes moved / scratch, over the float32 input's bytes X (bfloat16"
+      " rows too, so that they compare); training steps show what the LRN"
+      " adds.",
       "",
     ]
-    header = ["dtype", "mode", *(config.FORM_LABELS[f] for f in config.FORMS)]
+    columns = [(row["dtype"], row["mode"]) for row in rep["rows"]]
+    header = ["program shape", *(f"{d} {m}" for d, m in columns)]
     rows = []
-    for row in rep["rows"]:
+    forms = [f for f in (*config.FORMS, "floor") if f in rep["rows"][0]["forms"]]
+    for form in forms:
       cells = []
-      for form in config.FORMS:
-        s = row["forms"][form]
+      for row in rep["rows"]:
+        s = row["forms"].get(form)
+        if s is None:
+          cells.append("n/a")
+          continue
+        sign = "+" if form in config.STEPS else ""
         cells.append(
-          f"{s['kernels']:+d} / {s['bytes_over_x']:+.1f} /"
-          f" {s['scratch_over_x']:+.1f}"
-          if form in config.STEPS
-          else f"{s['kernels']} / {s['bytes_over_x']:.1f} /"
-          f" {s['scratch_over_x']:.1f}"
+          f"{s['kernels']:{sign}d} / {s['bytes_over_x']:{sign}.1f} /"
+          f" {s['scratch_over_x']:{sign}.1f}"
         )
-      rows.append([row["dtype"], row["mode"], *cells])
-    floor = rep["rows"][0]["forms"]["floor"]
-    out += _table(header, rows, left=2)
-    out += [
-      "",
-      f"Floor `x * 2`: {floor['kernels']} kernel, {floor['bytes_over_x']:.1f}"
-      " X.",
-      "",
-    ]
+      label = "floor `x * 2`" if form == "floor" else config.FORM_LABELS[form]
+      rows.append([label, *cells])
+    out += [*_table(header, rows), ""]
   return out
 
 
 def render(report: dict[str, Any], aot: dict[str, Any] | None) -> str:
   records = report["results"]
   out = _run_section(report["meta"]) + _checks_section(records)
-  out += ["#### Float32 across channels, every call form", ""]
-  out += [*headline(records), ""]
-  for form in config.FORMS:
-    out += [f"#### {config.FORM_LABELS[form]}: median ms, every row", ""]
-    out += [*full_table(records, form), ""]
+  out += [
+    "#### Worst and median over the program shapes",
+    "",
+    "Each ratio is the peer's median over flax_lrn's for one program shape"
+    " (for a training step, of what the LRN adds to it); worst, median and"
+    " best are over the shapes the peer runs.",
+    "",
+    *headline(records),
+    "",
+  ]
+  for r in records:
+    out += [f"#### {r['shape_name']} {r['dtype']} {r['mode']}", ""]
+    out += [*shapes_table(r), ""]
   out += ["#### Training steps with and without the LRN (median ms)", ""]
   out += [*step_totals(records), ""]
   out += ["#### CPU targets", ""]

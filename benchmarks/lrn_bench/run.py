@@ -55,6 +55,10 @@ class Ours:
       calls[name] = _bind(self.compiled[name], args)
     return calls
 
+  def fns_forms(self) -> list[str]:
+    """The program shapes this configuration runs, in table order."""
+    return [f for f in config.FORMS if f in self.fns]
+
   sync = staticmethod(jax.block_until_ready)
 
   @staticmethod
@@ -79,8 +83,8 @@ def _ratio(num: float | None, den: float | None) -> float | None:
 def _check(cfg, ours_calls, ours, peer_calls, peer) -> dict[str, Any]:
   """Each form's outputs of a peer against flax_lrn's, on the check input."""
   errs = {}
-  for form in config.FORMS:
-    if form not in peer_calls:
+  for form in ours_calls:
+    if form not in peer_calls or form == "floor" or form.endswith("_base"):
       continue
     mine = ours.to_numpy(form, ours_calls[form]())
     theirs = peer.to_numpy(form, peer_calls[form]())
@@ -141,8 +145,10 @@ def run_config(
       candidates.append(timing.Candidate((impl_name, form), call, impl.sync))
   samples = timing.time_interleaved(candidates, repeats, warmup, inner, seed)
 
-  times: dict[str, dict[str, Any]] = {f: {} for f in config.FORMS}
-  totals: dict[str, dict[str, Any]] = {f: {} for f in config.STEPS}
+  times: dict[str, dict[str, Any]] = {f: {} for f in ours.fns_forms()}
+  totals: dict[str, dict[str, Any]] = {
+    f: {} for f in ours.fns_forms() if f in config.STEPS
+  }
   for (impl_name, form), s in samples.items():
     if form.endswith("_base"):
       continue
@@ -169,9 +175,11 @@ def _structure(ours: Ours, cfg: config.Config) -> dict[str, Any]:
   stats = aot.over_input(
     {name: aot.program_stats(c) for name, c in ours.compiled.items()}, x_bytes
   )
+  forms = ours.fns_forms()
   return {
-    "bytes_over_x": {f: stats[f]["bytes_over_x"] for f in config.FORMS},
-    "scratch_over_x": {f: stats[f]["scratch_over_x"] for f in config.FORMS},
+    "kernels": {f: stats[f]["kernels"] for f in forms},
+    "bytes_over_x": {f: stats[f]["bytes_over_x"] for f in forms},
+    "scratch_over_x": {f: stats[f]["scratch_over_x"] for f in forms},
     "input_bytes": x_bytes,
   }
 
@@ -181,7 +189,7 @@ def _ratios(times, record) -> dict[str, float | None]:
     return times[form].get(impl, {}).get("median")
 
   ratios: dict[str, float | None] = {}
-  for form in config.FORMS:
+  for form in times:
     for peer in config.PEERS:
       ratios[f"{form}_{peer}_over_ours"] = _ratio(
         med(form, peer), med(form, "ours")
@@ -189,7 +197,6 @@ def _ratios(times, record) -> dict[str, float | None]:
   ratios["fwd_ours_over_floor"] = _ratio(
     med("fwd", "ours"), med("fwd", "floor")
   )
-  ratios["grad_scratch_over_x"] = record["scratch_over_x"]["grad"]
   return ratios
 
 
@@ -201,7 +208,7 @@ def cross_dtype_ratios(records: Sequence[dict[str, Any]]) -> None:
   for r in records:
     twin = f32.get((r["shape_name"], r["mode"]))
     if r["dtype"] == "bf16" and twin is not None:
-      for form in config.FORMS:
+      for form in r["times_ms"]:
         r["ratios"][f"{form}_bf16_over_f32"] = _ratio(
           r["times_ms"][form]["ours"]["median"],
           twin["times_ms"][form]["ours"]["median"],
