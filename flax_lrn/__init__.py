@@ -17,7 +17,7 @@ from flax_lrn._gdn import gdn
 from flax_lrn._lrn import lrn
 from flax_lrn.linen import GDN, LRN
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = (
   "GDN",
