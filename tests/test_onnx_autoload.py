@@ -100,6 +100,7 @@ def _check(proc: subprocess.Popen, expected: str) -> None:
   assert expected in out, out
 
 
+@pytest.mark.slow
 def test_to_onnx_registers_the_plugin_in_either_import_order():
   pytest.importorskip("jax2onnx")
   pytest.importorskip("onnxruntime")
@@ -142,6 +143,7 @@ def test_the_hook_waits_for_the_import_and_leaves(tmp_path):
   _check(_python(code, path=tmp_path), "ok")
 
 
+@pytest.mark.slow
 def test_a_broken_jax2onnx_breaks_neither_order(tmp_path):
   (tmp_path / "jax2onnx").mkdir()
   (tmp_path / "jax2onnx" / "__init__.py").write_text(
