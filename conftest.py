@@ -38,6 +38,7 @@ if importlib.util.find_spec("jax2onnx") is None:
 # them: a block that needs a missing one is skipped, with a reason that
 # says what to install.
 OPTIONAL = {
+  "cv2": "compat",
   "matplotlib": "examples",
   "onnx": "compat",
   "onnxruntime": "compat",
@@ -50,6 +51,55 @@ OPTIONAL = {
 # run simulates 8 CPU devices (above), a GPU machine may have fewer.
 NEEDS_DEVICES = re.compile(r"^\s*(?:>>> )?# Needs (\d+) devices", re.MULTILINE)
 DOCTEST_FLAGS = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
+
+# The fast loop, `pytest -m "not slow"`, leaves these modules out whole: the
+# live peers, golden values, extreme inputs, fuzzing, sharding, several
+# processes, export round trips, the examples and the benchmark. The tests
+# it keeps still call every public entry point; the slow ones among them
+# carry @pytest.mark.slow where they are defined. The code blocks of the
+# Markdown pages are slow too: the doctests in flax_lrn/ stay.
+SLOW_MODULES = frozenset(
+  f"tests/test_{name}.py"
+  for name in (
+    "backends",
+    "benchmarks",
+    "compat_live",
+    "examples",
+    "export",
+    "extreme",
+    "fuzz",
+    "gdn_compressai",
+    "gdn_example",
+    "gdn_sharding",
+    "golden",
+    "internals",
+    "multiprocess",
+    "properties",
+    "sharding",
+  )
+)
+
+
+def _relative(path) -> str:
+  return Path(path).resolve().relative_to(ROOT).as_posix()
+
+
+def pytest_ignore_collect(collection_path, config):
+  # The fast loop does not even import the slow modules (TensorFlow and
+  # PyTorch among them); any other selection collects them as usual.
+  if config.getoption("markexpr", "") == "not slow":
+    try:
+      return _relative(collection_path) in SLOW_MODULES or None
+    except ValueError:  # outside the repository
+      return None
+  return None
+
+
+def pytest_collection_modifyitems(config, items):
+  del config
+  for item in items:
+    if _relative(item.path) in SLOW_MODULES or isinstance(item, DocBlock):
+      item.add_marker(pytest.mark.slow)
 
 
 def _skip(reason: str):

@@ -26,6 +26,9 @@ extensions = [
   "sphinx.ext.autodoc",
   "sphinx.ext.napoleon",
   "sphinx.ext.mathjax",
+  # MathJax from the installed package, copied into _static: the site
+  # needs no network to render its formulas.
+  "sphinx-mathjax-offline",
   "sphinx.ext.viewcode",
 ]
 
@@ -49,6 +52,9 @@ napoleon_use_rtype = False
 napoleon_use_ivar = True
 napoleon_attr_annotations = True
 add_module_names = False
+# flax_lrn.onnx_export needs the onnx extra; the docs extra alone must build
+# the site, so its optional imports are stand-ins while autodoc reads it.
+autodoc_mock_imports = ["jax2onnx", "onnx_ir"]
 # Show the annotations as written, not JAX's long unions behind them.
 autodoc_type_aliases = {
   "ArrayLike": "jax.typing.ArrayLike",
@@ -63,6 +69,9 @@ html_theme_options = {
   "use_repository_button": True,
   "show_toc_level": 2,
   "navigation_with_keys": False,
+  # The book theme keeps its search field in the sidebar; without this the
+  # PyData theme under it adds a header bar holding a second one.
+  "navbar_persistent": [],
 }
 html_static_path = ["_static"]
 html_css_files = ["custom.css"]

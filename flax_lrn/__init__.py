@@ -8,14 +8,16 @@ defaults. :func:`gdn` (generalized divisive normalization and its inverse)
 is the same family with a learned channel-mixing matrix, wrapped as
 :class:`flax_lrn.linen.GDN` and :class:`flax_lrn.nnx.GDN`;
 :mod:`flax_lrn.compat_gdn` ports tensorflow_compression's and CompressAI's.
+With jax2onnx installed, ``jax2onnx.to_onnx`` exports every LRN as ONNX's
+own ``LRN`` operator (:mod:`flax_lrn.onnx_export`).
 """
 
-from flax_lrn import compat, compat_gdn, linen, nnx
+from flax_lrn import _onnx_autoload, compat, compat_gdn, linen, nnx
 from flax_lrn._gdn import gdn
 from flax_lrn._lrn import lrn
 from flax_lrn.linen import GDN, LRN
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = (
   "GDN",
@@ -27,3 +29,7 @@ __all__ = (
   "lrn",
   "nnx",
 )
+
+# LRN exports as one ONNX node through jax2onnx whenever both are imported,
+# in either order; jax2onnx itself is never imported here.
+_onnx_autoload.install()

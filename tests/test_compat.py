@@ -16,6 +16,7 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from absl.testing import parameterized
 from jax.test_util import check_grads
 
@@ -230,6 +231,7 @@ class IdentitiesTest(parameterized.TestCase):
       _close(np.moveaxis(np.asarray(last), -1, 1), first, rtol=1e-6)
 
 
+@pytest.mark.slow
 class ReferenceTest(parameterized.TestCase):
   """Random inputs against float64 with each framework's own placement."""
 
@@ -286,6 +288,7 @@ class ReferenceTest(parameterized.TestCase):
     _close(f(x), np.asarray(f(x.reshape(-1, 1, 1, 7))).reshape(shape), rtol=0)
 
 
+@pytest.mark.slow
 class GradientTest(parameterized.TestCase):
   """Finite-difference gradients in float64, with alpha ~ 1.
 

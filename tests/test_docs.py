@@ -53,6 +53,21 @@ def test_the_readme_keeps_ci_commands():
   assert re.search(r'pip install -e "\.\[[a-z,]*docs[a-z,]*\]"', readme)
 
 
+def _set_up_command(page: Path) -> str:
+  (line,) = [
+    line
+    for line in page.read_text(encoding="utf-8").splitlines()
+    if line.startswith("python3 -m venv .venv && ")
+  ]
+  return line.split("#")[0].strip()
+
+
+def test_getting_started_sets_up_as_the_readme():
+  guide = _set_up_command(ROOT / "docs" / "getting_started.md")
+  assert guide == _set_up_command(ROOT / "README.md")
+  assert ",onnx," in guide
+
+
 def test_readme_links_resolve():
   readme = (ROOT / "README.md").read_text(encoding="utf-8")
   links = re.findall(r"\]\(([^)#:]+)\)", readme)

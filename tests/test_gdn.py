@@ -52,6 +52,7 @@ def _initial(channels):
   return jnp.ones(channels), 0.1 * jnp.eye(channels)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rank", [2, 3, 4, 5, 6])
 def test_channels_last_closed_form(rank):
   x = _x((1, 2, 3, 4, 5, 6)[:rank], low=-1.0)
@@ -60,6 +61,7 @@ def test_channels_last_closed_form(rank):
   np.testing.assert_allclose(y, x / (1 + 0.1 * np.abs(x)), rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rank", [2, 3, 4, 5, 6])
 def test_channels_first_closed_form(rank):
   x = _x((6, 5, 4, 3, 2, 1)[:rank], low=-1.0)
@@ -160,6 +162,7 @@ def _case_id(case):
   return f"{'x'.join(map(str, shape))}-axis{axis}-a{alpha}-e{eps}{flags}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
 def test_matches_reference(case):
   shape, axis, alpha, eps, inverse, rectify = case
@@ -227,6 +230,7 @@ def test_vmap_and_empty():
   assert empty.shape == (0, 5) and empty.dtype == jnp.bfloat16
 
 
+@pytest.mark.slow
 def test_zero_input_is_zero_with_finite_gradient():
   beta, gamma = _weights(4)
   x = jnp.zeros((2, 4))
@@ -252,6 +256,7 @@ def test_zero_input_is_zero_with_finite_gradient():
   ],
   ids=str,
 )
+@pytest.mark.slow
 def test_check_grads_in_every_argument(kw):
   with jax.enable_x64(True):
     rng = np.random.default_rng(3)
@@ -278,6 +283,7 @@ def test_check_grads_in_every_argument(kw):
     )
 
 
+@pytest.mark.slow
 def test_gradient_matches_reference_finite_differences():
   # float32 reverse mode against central differences of the f64 reference.
   x = _x((2, 3, 5))

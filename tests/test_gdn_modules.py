@@ -64,6 +64,7 @@ def test_lower_bound_gradient_passes_only_back_into_range():
   np.testing.assert_array_equal(compat_gdn.lower_bound(v, 1.0), [1, 2, 1, 2])
 
 
+@pytest.mark.slow
 def test_check_grads_through_the_reparametrization():
   with jax.enable_x64(True):
     v = jnp.array([0.3, 0.8, 1.7])
@@ -159,6 +160,7 @@ def test_learned_exponents_keep_their_minimums():
   np.testing.assert_allclose(y, expected, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_check_grads_in_params_and_input():
   with jax.enable_x64(True):
     layer = flax_lrn.GDN(learn_alpha=True, learn_epsilon=True, alpha=1.5)
@@ -215,6 +217,7 @@ def test_channel_count_mismatch():
 # ---- tensorflow_compression -----------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rank", [2, 3, 4, 5, 6])
 def test_tfc_defaults_closed_form(rank):
   x = np.random.default_rng(rank).uniform(-1, 1, (1, 2, 3, 4, 5, 6)[:rank])

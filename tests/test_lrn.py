@@ -4,6 +4,7 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from absl.testing import parameterized
 from jax.test_util import check_grads
 
@@ -195,6 +196,7 @@ class WorkedExamplesTest(chex.TestCase):
     np.testing.assert_array_equal(np.abs(y), np.zeros(7))
 
 
+@pytest.mark.slow
 class ReferenceTest(chex.TestCase):
   """Random inputs against the float64 NumPy reference."""
 
@@ -322,6 +324,7 @@ class ReferenceTest(chex.TestCase):
     np.testing.assert_allclose(np.asarray(y), expected, rtol=1e-6)
 
 
+@pytest.mark.slow
 class TransformTest(chex.TestCase):
   """jit, vmap, grad, jvp, hessian, checkpoint."""
 

@@ -122,6 +122,7 @@ TRAIN_LRN = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lrn_kwargs", TRAIN_LRN)
 def test_linen_cnn_trains(lrn_kwargs):
   x, labels = _digits_like_data()
@@ -150,6 +151,7 @@ def test_linen_cnn_trains(lrn_kwargs):
   assert losses[-1] < 0.5 * losses[0], losses
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lrn_kwargs", TRAIN_LRN)
 def test_nnx_cnn_trains(lrn_kwargs):
   x, labels = _digits_like_data()

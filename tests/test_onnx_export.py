@@ -304,6 +304,7 @@ def test_plugin_only_acts_inside_the_conversion():
   assert np.all(np.isfinite(y))
 
 
+@pytest.mark.slow
 def test_import_flax_lrn_does_not_import_jax2onnx():
   code = (
     "import sys, flax_lrn, flax_lrn.nnx, flax_lrn.compat;"
@@ -362,10 +363,12 @@ def _check_model(fn, shape: tuple, lrn_count: int) -> None:
     )
 
 
+@pytest.mark.slow
 def test_conv_relu_lrn_model():
   _check_model(ConvReluLRN(nnx.Rngs(0)), (8, 8, 3), lrn_count=1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
   ("name", "image_size"), [("alexnet", 67), ("googlenet", 32)]
 )
