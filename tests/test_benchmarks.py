@@ -51,6 +51,7 @@ def test_quick_run_writes_results(tmp_path, capsys):
     ("bf16", "within"),
   ]
   for r in records:
+    assert list(r["times_ms"]) == list(config.FORMS)
     for form in config.FORMS:
       assert r["times_ms"][form]["ours"]["n"] == 2
       assert r["bytes_over_x"][form] is not None
@@ -61,8 +62,10 @@ def test_quick_run_writes_results(tmp_path, capsys):
     # Every peer that ran was checked against flax_lrn in every call form.
     ran = sorted(p for p, status in r["peers"].items() if status == "ok")
     assert sorted(r["checks"]) == ran
-    for c in r["checks"].values():
-      assert c["ok"] and set(c["errors"]) == set(config.FORMS)
+    for name, c in r["checks"].items():
+      assert c["ok"] and c["errors"]
+      if name == "tf":
+        assert set(c["errors"]) == set(config.FORMS)
   # The forward moves the input once in and once out, as the floor does.
   assert records[0]["bytes_over_x"]["fwd"] == pytest.approx(2.0)
   assert records[2]["ratios"]["fwd_bf16_over_f32"] is not None
@@ -70,6 +73,7 @@ def test_quick_run_writes_results(tmp_path, capsys):
     assert records[0]["peers"]["tf"] == "ok"
     assert records[1]["peers"]["tf"].startswith("n/a")
     assert records[0]["ratios"]["step_pool_tf_over_ours"] is not None
+    assert records[0]["ratios"]["step_nnx_tf_over_ours"] is not None
 
   tables = (tmp_path / "results.md").read_text()
   assert "#### CPU targets" in tables and "Command:" in tables
