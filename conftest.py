@@ -64,6 +64,7 @@ SLOW_MODULES = frozenset(
     "backends",
     "benchmarks",
     "compat_live",
+    "dtype_modes",
     "examples",
     "export",
     "extreme",
@@ -75,6 +76,7 @@ SLOW_MODULES = frozenset(
     "internals",
     "multiprocess",
     "properties",
+    "rules",
     "sharding",
   )
 )

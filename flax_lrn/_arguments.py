@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
@@ -109,7 +108,7 @@ def resolve(
     # halo.
     axis_name = None
 
-  compute_dtype = jnp.promote_types(x.dtype, jnp.float32)
+  compute_dtype = _validation.compute_dtype(x.dtype)
   # An empty input becomes zeros without the hyper-parameters ever being
   # cast, so only a non-empty one needs them representable.
   if x.size:

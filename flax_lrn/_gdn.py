@@ -125,7 +125,7 @@ def gdn(
   if x.size == 0:
     return jnp.zeros(x.shape, out_dtype)
 
-  compute_dtype = jnp.promote_types(x.dtype, jnp.float32)
+  compute_dtype = _validation.compute_dtype(x.dtype)
   # Parameters take the compute dtype, so float64 NumPy weights do not
   # promote float32 work to float64 when x64 is enabled.
   beta, gamma, alpha, epsilon = (

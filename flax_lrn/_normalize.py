@@ -99,7 +99,9 @@ def power(s: jax.Array, beta: Any) -> jax.Array:
       return s * lax.sqrt(s)
     if beta == 2.0:
       return s * s
-  return lax.pow(s, beta)
+  # In s's dtype: a Python float is float64 under x64, and lax.pow takes
+  # operands of one dtype only.
+  return lax.pow(s, jnp.asarray(beta, s.dtype))
 
 
 def scale_only(x, k, beta) -> jax.Array:
@@ -147,7 +149,7 @@ def inverse_power_of_rsqrt(r: jax.Array, beta: Any) -> jax.Array:
     if beta == 2.0:
       r2 = r * r
       return r2 * r2
-  return lax.pow(r, 2.0 * beta)
+  return lax.pow(r, jnp.asarray(2.0 * beta, r.dtype))
 
 
 def _tangent(spec: Spec, form: str, present, r, x, alpha, k, beta, *tangents):

@@ -294,3 +294,12 @@ def check_representable(
       f" (it becomes {cast}); use 0 or a value between {info.smallest_subnormal}"
       f" and {info.max}."
     )
+
+
+def compute_dtype(dtype: Any) -> np.dtype:
+  """The dtype the formulas run in: float64 for float64, else float32.
+
+  Written out rather than promoted, so that strict dtype promotion
+  (``jax.numpy_dtype_promotion('strict')``) accepts every input dtype.
+  """
+  return np.dtype(np.float64 if np.dtype(dtype) == np.float64 else np.float32)

@@ -29,6 +29,7 @@ DTYPES = ("f32", "bf16")
 MODES = ("across", "within")
 PEERS = {"tf": "tensorflow", "torch": "torch"}
 
+
 def lrn_kwargs(mode: str) -> dict:
   """flax_lrn's arguments for AlexNet's LRN, or Caffe's within-channel one."""
   if mode == "across":

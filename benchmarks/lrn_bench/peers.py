@@ -204,7 +204,8 @@ class Torch:
     return t * (config.WITHIN_K + config.ALPHA * pooled) ** -config.BETA
 
   def _tensor(self, a: np.ndarray, perm):
-    t = self.torch.from_numpy(np.ascontiguousarray(a.transpose(perm)))
+    # A copy: PyTorch warns about (and may write into) read-only arrays.
+    t = self.torch.from_numpy(np.array(a.transpose(perm), order="C"))
     return t.to(self.device, self.dtype).contiguous()
 
   def programs(self, arrays: dict[str, np.ndarray]) -> dict[str, Callable]:

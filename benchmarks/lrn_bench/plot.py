@@ -33,8 +33,7 @@ def plot(report: dict[str, Any], path: pathlib.Path) -> bool:
     forms = [f for f in config.FORMS if f in r["times_ms"]]
     for i, impl in enumerate(impls):
       values = [
-        max(r["times_ms"][f].get(impl, {}).get("median") or 0, 0)
-        for f in forms
+        max(r["times_ms"][f].get(impl, {}).get("median") or 0, 0) for f in forms
       ]
       xs = [j + (i - 1) * width for j in range(len(forms))]
       ax.bar(xs, values, width, color=_COLORS[impl])

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import operator
-import statistics
 import pathlib
+import statistics
 from collections.abc import Sequence
 from typing import Any
 
@@ -248,7 +248,9 @@ def aot_table(aot: dict[str, Any]) -> list[str]:
     columns = [(row["dtype"], row["mode"]) for row in rep["rows"]]
     header = ["program shape", *(f"{d} {m}" for d, m in columns)]
     rows = []
-    forms = [f for f in (*config.FORMS, "floor") if f in rep["rows"][0]["forms"]]
+    forms = [
+      f for f in (*config.FORMS, "floor") if f in rep["rows"][0]["forms"]
+    ]
     for form in forms:
       cells = []
       for row in rep["rows"]:
