@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
@@ -54,6 +55,60 @@ class Arguments(NamedTuple):
   axis_name: str | None
 
 
+class Static(NamedTuple):
+  """The arguments of :func:`flax_lrn.lrn` that are checked without ``x``."""
+
+  extents: tuple[int, int]
+  mode: str
+  alpha_scaling: str
+  out_dtype: Any
+  static_alpha: float | None
+  static_beta: float | None
+  static_k: float | None
+
+
+def check_static(
+  window: Any,
+  *,
+  alpha: ArrayLike,
+  beta: ArrayLike,
+  k: ArrayLike,
+  alpha_scaling: Any,
+  mode: Any,
+  channel_axis: Any,
+  spatial_axes: Sequence[int] | None,
+  dtype: Any,
+  axis_name: Any,
+) -> Static:
+  """Checks what of :func:`flax_lrn.lrn`'s arguments does not need ``x``.
+
+  The NNX module runs it when it is built, so that a bad field fails there
+  rather than at the first call.
+
+  Returns:
+    The :class:`Static` arguments.
+
+  Raises:
+    TypeError, ValueError: as documented by :func:`flax_lrn.lrn`.
+  """
+  extents = _validation.check_window(window)
+  mode = _validation.check_mode(mode)
+  alpha_scaling = _validation.check_alpha_scaling(alpha_scaling)
+  statics = [
+    _validation.check_nonnegative(name, value)
+    for name, value in (("alpha", alpha), ("beta", beta), ("k", k))
+  ]
+  out_dtype = _validation.check_out_dtype(dtype)
+  _validation.check_int("channel_axis", channel_axis)
+  if mode == "across_channels" and spatial_axes is not None:
+    raise ValueError(
+      "spatial_axes only applies to mode='within_channel', got"
+      f" spatial_axes={spatial_axes!r} with mode='across_channels'."
+    )
+  del axis_name  # checked against the mesh where it is used
+  return Static(extents, mode, alpha_scaling, out_dtype, *statics)
+
+
 def resolve(
   x: ArrayLike,
   window: Any,
@@ -78,13 +133,20 @@ def resolve(
   Raises:
     TypeError, ValueError: as documented by :func:`flax_lrn.lrn`.
   """
-  before, after = _validation.check_window(window)
-  mode = _validation.check_mode(mode)
-  alpha_scaling = _validation.check_alpha_scaling(alpha_scaling)
-  static_alpha = _validation.check_nonnegative("alpha", alpha)
-  static_beta = _validation.check_nonnegative("beta", beta)
-  static_k = _validation.check_nonnegative("k", k)
-  out_dtype = _validation.check_out_dtype(dtype)
+  static = check_static(
+    window,
+    alpha=alpha,
+    beta=beta,
+    k=k,
+    alpha_scaling=alpha_scaling,
+    mode=mode,
+    channel_axis=channel_axis,
+    spatial_axes=spatial_axes,
+    dtype=dtype,
+    axis_name=axis_name,
+  )
+  (before, after), mode, alpha_scaling, out_dtype = static[:4]
+  static_alpha, static_beta, static_k = static[4:]
   x = _validation.check_input(x)
   if out_dtype is None:
     out_dtype = x.dtype
@@ -96,11 +158,6 @@ def resolve(
     )
   channel_axis = _validation.normalize_axis("channel_axis", channel_axis, ndim)
   if mode == "across_channels":
-    if spatial_axes is not None:
-      raise ValueError(
-        "spatial_axes only applies to mode='within_channel', got"
-        f" spatial_axes={spatial_axes!r} with mode='across_channels'."
-      )
     axes = (channel_axis,)
   else:
     axes = _validation.check_spatial_axes(spatial_axes, channel_axis, ndim)
@@ -120,9 +177,12 @@ def resolve(
     )
   if alpha_scaling == "size":
     count = (before + after + 1) ** len(axes)
-    alpha = alpha / count
     if static_alpha is not None:
+      # In Python floats: a NumPy float16 alpha would divide in float16.
       static_alpha /= count
+      alpha = static_alpha
+    else:
+      alpha = jnp.asarray(alpha, compute_dtype) / count
   return Arguments(
     x=x,
     axes=axes,

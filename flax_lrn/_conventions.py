@@ -105,7 +105,7 @@ def caffe(
   n = _validation.check_int("local_size", local_size, 1, _LOCAL_SIZE)
   if n % 2 != 1:
     raise ValueError(
-      f"local_size must be an int >= 1 ({_LOCAL_SIZE}), got {n}. For an"
+      f"local_size must be an odd int >= 1 ({_LOCAL_SIZE}), got {n}. For an"
       " even window use flax_lrn.compat.torch or flax_lrn.compat.onnx, which"
       " differ in where they put the extra channel."
     )

@@ -166,21 +166,24 @@ def _tangent(spec: Spec, form: str, present, r, x, alpha, k, beta, *tangents):
     dx = dx.astype(spec.compute_dtype)
   p = inverse_power_of_rsqrt(r, _beta(spec, beta))
   y = x * p
+  # With beta = 0 the LRN is the identity: no window term, which would be
+  # 0 * inf = NaN where k = 0 and a window holds only zeros.
+  window_terms = spec.static_beta != 0.0
   ds = None
-  if dx is not None:
+  if dx is not None and window_terms:
     ds = (2.0 * alpha) * _window.window_sum(
       x * dx, spec.axes, spec.before, spec.after, form
     )
-  if dalpha is not None:
+  if dalpha is not None and window_terms:
     window_sum = _window.window_sum(
       x * x, spec.axes, spec.before, spec.after, form
     )
     ds = window_sum * dalpha if ds is None else ds + window_sum * dalpha
-  if dk is not None:
+  if dk is not None and window_terms:
     ds = dk if ds is None else ds + dk
   dy = None if ds is None else (-beta * ds) * (y * (r * r))
   if dx is not None:
-    dy = dy + p * dx
+    dy = p * dx if dy is None else dy + p * dx
   if dbeta is not None:
     term = (2.0 * dbeta) * y * jnp.log(r)
     dy = term if dy is None else dy + term

@@ -286,7 +286,8 @@ def check_representable(
   """
   if value is None or value == 0.0:
     return
-  cast = float(np.asarray(value, dtype))
+  with np.errstate(over="ignore"):  # the ValueError below says it
+    cast = float(np.asarray(value, dtype))
   if not math.isfinite(cast) or (cast == 0.0 and not may_underflow):
     info = jnp.finfo(dtype)
     raise ValueError(

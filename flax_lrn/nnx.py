@@ -8,7 +8,7 @@ import jax
 from flax import nnx
 from jax.typing import ArrayLike, DTypeLike
 
-from flax_lrn import _constructors, _docs, _lrn
+from flax_lrn import _arguments, _constructors, _docs, _lrn
 from flax_lrn._gdn_nnx import GDN
 
 __all__ = ("GDN", "LRN")
@@ -48,6 +48,19 @@ class LRN(_constructors.FromConventions, nnx.Module):
     dtype: DTypeLike | None = None,
     axis_name: str | None = None,
   ):
+    # Every field is checked now, not at the first call.
+    _arguments.check_static(
+      window,
+      alpha=alpha,
+      beta=beta,
+      k=k,
+      alpha_scaling=alpha_scaling,
+      mode=mode,
+      channel_axis=channel_axis,
+      spatial_axes=spatial_axes,
+      dtype=dtype,
+      axis_name=axis_name,
+    )
     self.window = window
     self.alpha = alpha
     self.beta = beta

@@ -473,7 +473,7 @@ class ValidationTest(parameterized.TestCase):
       compat.caffe,
       dict(local_size=4),
       ValueError,
-      r"local_size must be an int >= 1 \(the window size, which must be odd.*got 4\.",
+      r"local_size must be an odd int >= 1 \(the window size, which must be odd.*got 4\.",
     ),
     (
       compat.caffe,

@@ -1,0 +1,68 @@
+"""Inputs that used to fail in surprising ways, each pinned by a test."""
+
+from __future__ import annotations
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import flax_lrn
+from flax_lrn import compat
+from flax_lrn import nnx as lrn_nnx
+from tests import reference
+
+
+@pytest.mark.parametrize(
+  ("kwargs", "error", "match"),
+  [
+    (dict(window=0), ValueError, "window"),
+    (dict(window=(1, -1)), ValueError, "window"),
+    (dict(mode="across"), ValueError, "mode"),
+    (dict(alpha_scaling="n"), ValueError, "alpha_scaling"),
+    (dict(alpha=-1.0), ValueError, "alpha"),
+    (dict(beta=float("nan")), ValueError, "beta"),
+    (dict(channel_axis=1.5), TypeError, "channel_axis"),
+    (dict(spatial_axes=(1, 2)), ValueError, "spatial_axes"),
+    (dict(dtype=jnp.int32), TypeError, "dtype"),
+  ],
+)
+def test_nnx_lrn_checks_every_field_when_built(kwargs, error, match):
+  with pytest.raises(error, match=match):
+    lrn_nnx.LRN(**kwargs)
+
+
+def test_beta_zero_with_k_zero_is_the_identity_in_every_derivative():
+  # An all-zero window: s = 0, where the window term is 0 * inf.
+  x = jnp.asarray([[0.0, 0.0, 0.0, 0.0, 3.0, 0.0, 0.0, 0.0]])
+  f = lambda v: flax_lrn.lrn(v, 3, alpha=1.0, beta=0.0, k=0.0)  # noqa: E731
+  np.testing.assert_array_equal(f(x), x)
+  g = jnp.arange(8.0).reshape(1, 8)
+  _, pullback = jax.vjp(f, x)
+  np.testing.assert_array_equal(pullback(g)[0], g)
+  np.testing.assert_array_equal(jax.jvp(f, (x,), (g,))[1], g)
+
+
+def test_a_float16_numpy_alpha_is_divided_exactly():
+  """alpha / n is worked out in float64, not in alpha's own float16."""
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(2, 7)).astype(np.float32)
+  alpha = np.float16(0.3)
+  y = flax_lrn.lrn(x, 5, alpha=alpha, beta=1.0, k=0.0, alpha_scaling="size")
+  # With k = 0 and beta = 1 the output is inversely proportional to alpha.
+  want = reference.lrn(x, 2, 2, float(alpha) / 5, 0.0, 1.0)
+  np.testing.assert_allclose(y, want, rtol=1e-6)
+
+
+def test_an_unrepresentable_alpha_raises_without_a_numpy_warning():
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    with pytest.raises(ValueError, match=r"alpha=1e\+40 is not representable"):
+      flax_lrn.lrn(jnp.ones((1, 4)), 3, alpha=1e40)
+
+
+def test_caffe_even_local_size_says_it_must_be_odd():
+  with pytest.raises(ValueError, match=r"must be an odd int >= 1 .*got 4"):
+    compat.caffe(jnp.ones((1, 6, 2, 2)), local_size=4)
