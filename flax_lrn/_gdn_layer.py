@@ -51,6 +51,24 @@ def num_channels(x: Any, channel_axis: int) -> int:
   return x.shape[axis]
 
 
+def check_learned_starts(fields: Mapping[str, Any]) -> None:
+  """A learned exponent must start inside its bound, or it starts at it.
+
+  Raises:
+    ValueError: if ``learn_alpha`` with ``alpha < 1`` or ``learn_epsilon``
+      with ``epsilon < 1e-6``, which the lower bound would silently raise.
+  """
+  for name, minimum in (("alpha", ALPHA_MINIMUM), ("epsilon", EPSILON_MINIMUM)):
+    value = fields[name]
+    if fields[f"learn_{name}"] and value < minimum:
+      raise ValueError(
+        f"{name}={value!r} with learn_{name}=True: a learned {name} is"
+        f" bounded below by {minimum:g} (as in tensorflow_compression), so it"
+        f" would start at {minimum:g}. Start it at {name} >= {minimum:g}, or"
+        f" keep it fixed with learn_{name}=False."
+      )
+
+
 def param_specs(
   channels: int,
   fields: Mapping[str, Any],
@@ -75,6 +93,7 @@ def param_specs(
   def constant(v):
     return lambda key, shape, dtype=jnp.float32: jnp.full(shape, v, dtype)
 
+  check_learned_starts(fields)
   specs = {
     "reparam_beta": ((channels,), reparametrized(beta_init)),
     "reparam_gamma": ((channels, channels), reparametrized(gamma_init)),

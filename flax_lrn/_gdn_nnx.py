@@ -10,7 +10,7 @@ from flax import nnx
 from flax.nnx import initializers
 from jax.typing import ArrayLike, DTypeLike
 
-from flax_lrn import _gdn_conventions, _gdn_layer, _nonnegative
+from flax_lrn import _gdn_conventions, _gdn_layer, _nonnegative, _validation
 
 
 class GDN(nnx.Module):
@@ -73,6 +73,9 @@ class GDN(nnx.Module):
     param_dtype: DTypeLike = jnp.float32,
     rngs: nnx.Rngs | None = None,
   ):
+    num_features = _validation.check_int(
+      "num_features", num_features, 1, "the number of channels"
+    )
     self.inverse = inverse
     self.rectify = rectify
     self.alpha = alpha
@@ -88,8 +91,20 @@ class GDN(nnx.Module):
     specs = _gdn_layer.param_specs(num_features, fields, beta_init, gamma_init)
     self._param_names = tuple(specs)
     for name, (shape, init) in specs.items():
-      key = rngs.params() if rngs is not None else jax.random.key(0)
-      setattr(self, name, nnx.Param(init(key, shape, param_dtype)))
+      if rngs is not None:
+        value = init(rngs.params(), shape, param_dtype)
+      else:
+        # Without rngs only an initializer that ignores its key will do
+        # (the defaults are constants); a random one would draw every
+        # layer's parameters from the same key.
+        value = init(jax.random.key(0), shape, param_dtype)
+        other = init(jax.random.key(1), shape, param_dtype)
+        if not bool(jnp.array_equal(value, other, equal_nan=True)):
+          raise ValueError(
+            f"rngs is required: the initializer of {name} is random. Pass"
+            " rngs=nnx.Rngs(seed)."
+          )
+      setattr(self, name, nnx.Param(value))
 
   @classmethod
   def from_tensorflow_compression(

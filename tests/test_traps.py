@@ -66,3 +66,32 @@ def test_an_unrepresentable_alpha_raises_without_a_numpy_warning():
 def test_caffe_even_local_size_says_it_must_be_odd():
   with pytest.raises(ValueError, match=r"must be an odd int >= 1 .*got 4"):
     compat.caffe(jnp.ones((1, 6, 2, 2)), local_size=4)
+
+
+@pytest.mark.parametrize(
+  ("features", "error"), [(0, ValueError), (-2, ValueError), (2.5, TypeError)]
+)
+def test_nnx_gdn_checks_its_channel_count_when_built(features, error):
+  with pytest.raises(error, match="num_features must be an int >= 1"):
+    lrn_nnx.GDN(features)
+
+
+@pytest.mark.parametrize("learned", ["alpha", "epsilon"])
+def test_a_learned_exponent_below_its_bound_raises(learned):
+  kwargs = {learned: 1e-9, f"learn_{learned}": True}
+  with pytest.raises(ValueError, match=f"{learned}=1e-09 with learn_{learned}"):
+    lrn_nnx.GDN(4, **kwargs)
+  layer = flax_lrn.GDN(**kwargs)
+  with pytest.raises(ValueError, match=f"learn_{learned}=True"):
+    layer.init(jax.random.key(0), jnp.ones((1, 4)))
+
+
+def test_nnx_gdn_with_a_random_initializer_needs_rngs():
+  init = jax.nn.initializers.uniform(0.1)
+  with pytest.raises(ValueError, match="rngs is required"):
+    lrn_nnx.GDN(4, gamma_init=init)
+  from flax import nnx
+
+  a = lrn_nnx.GDN(4, gamma_init=init, rngs=nnx.Rngs(1))
+  b = lrn_nnx.GDN(4, gamma_init=init, rngs=nnx.Rngs(2))
+  assert not np.array_equal(a.reparam_gamma[...], b.reparam_gamma[...])
