@@ -145,10 +145,9 @@ def forward(
       f"This GDN has parameters for {built} channels, but the input has"
       f" {channels} on channel_axis={fields['channel_axis']}."
     )
+  # The library's rule, as lrn, gdn and LRN: the input's dtype unless
+  # `dtype` says otherwise, whatever the params' dtype.
   dtype = fields["dtype"]
-  if dtype is None:
-    # Flax's rule: the result type of the input and the parameters.
-    dtype = jnp.result_type(jnp.asarray(x).dtype, params["reparam_beta"].dtype)
   v = values(
     params,
     alpha=fields["alpha"],

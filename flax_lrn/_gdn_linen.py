@@ -54,9 +54,9 @@ class GDN(nn.Module):
     reparam_offset: the offset ``o`` of the reparametrization.
     beta_init: initializer of the value of ``beta`` (ones).
     gamma_init: initializer of the value of ``gamma`` (``0.1 I``).
-    dtype: the dtype of the output (default: the result type of the input
-      and the params, as in Flax's layers). The normalization is computed
-      in float32 or wider regardless.
+    dtype: the dtype of the output (default: the input's, as for every
+      flax_lrn entry point, whatever ``param_dtype`` is). The normalization
+      is computed in float32 or wider regardless.
     param_dtype: the dtype of the stored params.
   """
 

@@ -47,8 +47,8 @@ class GDN(nnx.Module):
     reparam_offset: the reparametrization's offset.
     beta_init: initializes ``beta``'s value (ones).
     gamma_init: initializes ``gamma``'s value (``0.1 I``).
-    dtype: the output dtype (default: the result type of the input and
-      the params).
+    dtype: the output dtype (default: the input's, as for every flax_lrn
+      entry point, whatever ``param_dtype`` is).
     param_dtype: the dtype of the stored params.
     rngs: random streams for the initializers; only needed for random
       ones (the defaults are deterministic).

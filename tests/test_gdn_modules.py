@@ -134,11 +134,14 @@ def test_linen_and_nnx_forward_to_the_function(config):
   np.testing.assert_array_equal(np.asarray(y_nnx), np.asarray(y))
 
 
-def test_dtype_follows_flax():
+def test_dtype_follows_the_input():
   variables = _init(flax_lrn.GDN())
   xb = X.astype(jnp.bfloat16)
-  # Input and params promote, as in Flax's layers; dtype= overrides.
-  assert flax_lrn.GDN().apply(variables, xb).dtype == jnp.float32
+  # The input's dtype, as every flax_lrn entry point; dtype= overrides.
+  assert flax_lrn.GDN().apply(variables, xb).dtype == jnp.bfloat16
+  assert (
+    flax_lrn.GDN(dtype=jnp.float32).apply(variables, xb).dtype == jnp.float32
+  )
   layer = flax_lrn.GDN(dtype=jnp.bfloat16, param_dtype=jnp.bfloat16)
   v16 = _init(layer, xb)
   assert v16["params"]["reparam_gamma"].dtype == jnp.bfloat16

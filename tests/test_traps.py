@@ -95,3 +95,16 @@ def test_nnx_gdn_with_a_random_initializer_needs_rngs():
   a = lrn_nnx.GDN(4, gamma_init=init, rngs=nnx.Rngs(1))
   b = lrn_nnx.GDN(4, gamma_init=init, rngs=nnx.Rngs(2))
   assert not np.array_equal(a.reparam_gamma[...], b.reparam_gamma[...])
+
+
+@pytest.mark.parametrize("make", ["linen", "nnx"])
+def test_every_module_returns_the_input_dtype(make):
+  """One rule: bfloat16 in, bfloat16 out, with float32 params (as LRN)."""
+  x = jnp.ones((2, 4), jnp.bfloat16)
+  if make == "linen":
+    layer = flax_lrn.GDN()
+    y = layer.apply(layer.init(jax.random.key(0), x), x)
+  else:
+    y = lrn_nnx.GDN(4)(x)
+  assert y.dtype == jnp.bfloat16
+  assert flax_lrn.LRN().apply({}, x).dtype == jnp.bfloat16
