@@ -185,7 +185,8 @@ def _tangent(spec: Spec, form: str, present, r, x, alpha, k, beta, *tangents):
   if dx is not None:
     dy = p * dx if dy is None else dy + p * dx
   if dbeta is not None:
-    term = (2.0 * dbeta) * y * jnp.log(r)
+    # -y log(s) tends to 0 where s overflows (y = 0, log(r) = -inf).
+    term = (2.0 * dbeta) * jnp.where(y == 0, 0.0, y * jnp.log(r))
     dy = term if dy is None else dy + term
   if dy is None:  # no tangent at all: the callers never ask for that
     dy = jnp.zeros_like(y)

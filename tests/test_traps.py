@@ -108,3 +108,16 @@ def test_every_module_returns_the_input_dtype(make):
     y = lrn_nnx.GDN(4)(x)
   assert y.dtype == jnp.bfloat16
   assert flax_lrn.LRN().apply({}, x).dtype == jnp.bfloat16
+
+
+def test_beta_derivative_is_finite_where_a_window_overflows():
+  x = jnp.asarray([[1e30, -1e30, 1.0, 2.0]])
+
+  def total(beta):
+    return flax_lrn.lrn(x, 3, alpha=1.0, k=1.0, beta=beta).sum()
+
+  got = jax.grad(total)(0.75)
+  # Only the last entry's window (1, 2) stays finite: d/dbeta of
+  # 2 * (1 + 1 + 4) ** -beta.
+  want = -2.0 * np.log(6.0) * 6.0**-0.75
+  np.testing.assert_allclose(got, want, rtol=1e-5)
