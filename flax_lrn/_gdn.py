@@ -84,7 +84,8 @@ def gdn(
       not a bool, or ``dtype`` is not a floating dtype.
     ValueError: if ``x`` has rank below 2, ``channel_axis`` is out of range,
       ``beta`` or ``gamma`` has the wrong shape for the channel count, or a
-      concrete parameter is negative or not finite.
+      parameter given as a Python or NumPy value is negative or not finite
+      (a JAX array's values are not read back from the device).
 
   Example::
 
@@ -194,12 +195,11 @@ def _check_weights(
   meaning: str,
   channel_axis: int,
 ) -> Any:
-  """Checks the shape and dtype of ``beta`` or ``gamma``; values if concrete.
+  """Checks the shape and dtype of ``beta`` or ``gamma``; NumPy values too.
 
   Returns:
     The value as given for tracers and JAX arrays, else a NumPy array.
   """
-  traced = isinstance(value, Tracer)
   arr = value if isinstance(value, (Tracer, jax.Array)) else None
   if arr is None:
     try:
@@ -217,7 +217,10 @@ def _check_weights(
       f"{name} must have shape {what} = {shape} for the {shape[0]} channels"
       f" on channel_axis={channel_axis}, got shape {tuple(arr.shape)}."
     )
-  if not traced:
+  # Values are checked where they are on the host already (NumPy, Python):
+  # reading a JAX array's would copy it from the device on every eager
+  # call, and a jitted call cannot read it at all, so both treat it alike.
+  if not isinstance(arr, (Tracer, jax.Array)):
     values = np.asarray(arr, np.float64)
     bad = ~(np.isfinite(values) & (values >= 0.0))
     if bad.any():

@@ -352,15 +352,17 @@ def test_validation_of_shapes():
 
 
 def test_validation_of_values():
+  # Values are checked where they are on the host (NumPy); a JAX array's
+  # are not read back from the device (tests/test_traps.py).
   _raises(
     ValueError,
     r"gamma must be finite and >= 0 \(the weights\), got gamma\[1, 2\] = -0.5",
-    gamma=GAMMA.at[1, 2].set(-0.5),
+    gamma=np.asarray(GAMMA.at[1, 2].set(-0.5)),
   )
   _raises(
     ValueError,
     r"beta must be finite and >= 0 \(the offsets\), got beta\[0\] = nan",
-    beta=BETA.at[0].set(jnp.nan),
+    beta=np.asarray(BETA.at[0].set(jnp.nan)),
   )
   _raises(
     ValueError,

@@ -121,3 +121,28 @@ def test_beta_derivative_is_finite_where_a_window_overflows():
   # 2 * (1 + 1 + 4) ** -beta.
   want = -2.0 * np.log(6.0) * 6.0**-0.75
   np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_eager_gdn_reads_no_array_argument_back_from_the_device():
+  x = jnp.ones((2, 4))
+  beta, gamma = jnp.ones((4,)), 0.1 * jnp.eye(4)
+  with jax.transfer_guard_device_to_host("disallow"):
+    y = flax_lrn.gdn(x, beta, gamma)
+    y_nnx = lrn_nnx.GDN(4)(x)
+  np.testing.assert_allclose(y, y_nnx, rtol=1e-6)
+
+
+def test_gdn_eager_and_jitted_agree_on_a_nan_in_a_jax_gamma():
+  x = jnp.ones((2, 4))
+  beta = jnp.ones((4,))
+  gamma = (0.1 * jnp.eye(4)).at[0, 1].set(jnp.nan)
+  eager = flax_lrn.gdn(x, beta, gamma)
+  jitted = jax.jit(flax_lrn.gdn)(x, beta, gamma)
+  np.testing.assert_array_equal(np.isnan(eager), np.isnan(jitted))
+  assert np.isnan(eager).any()
+  # A NumPy gamma is on the host: checked, eager and jitted alike.
+  bad = np.asarray(gamma)
+  with pytest.raises(ValueError, match="gamma must be finite"):
+    flax_lrn.gdn(x, beta, bad)
+  with pytest.raises(ValueError, match="gamma must be finite"):
+    jax.jit(lambda v: flax_lrn.gdn(v, beta, bad))(x)
