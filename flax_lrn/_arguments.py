@@ -133,7 +133,15 @@ def resolve(
   Raises:
     TypeError, ValueError: as documented by :func:`flax_lrn.lrn`.
   """
-  static = check_static(
+  (
+    (before, after),
+    mode,
+    alpha_scaling,
+    out_dtype,
+    static_alpha,
+    static_beta,
+    static_k,
+  ) = check_static(
     window,
     alpha=alpha,
     beta=beta,
@@ -145,8 +153,6 @@ def resolve(
     dtype=dtype,
     axis_name=axis_name,
   )
-  (before, after), mode, alpha_scaling, out_dtype = static[:4]
-  static_alpha, static_beta, static_k = static[4:]
   x = _validation.check_input(x)
   if out_dtype is None:
     out_dtype = x.dtype

@@ -200,7 +200,8 @@ def _check_weights(
   Returns:
     The value as given for tracers and JAX arrays, else a NumPy array.
   """
-  arr = value if isinstance(value, (Tracer, jax.Array)) else None
+  on_device = isinstance(value, (Tracer, jax.Array))
+  arr = value if on_device else None
   if arr is None:
     try:
       arr = np.asarray(value)
@@ -220,7 +221,7 @@ def _check_weights(
   # Values are checked where they are on the host already (NumPy, Python):
   # reading a JAX array's would copy it from the device on every eager
   # call, and a jitted call cannot read it at all, so both treat it alike.
-  if not isinstance(arr, (Tracer, jax.Array)):
+  if not on_device:
     values = np.asarray(arr, np.float64)
     bad = ~(np.isfinite(values) & (values >= 0.0))
     if bad.any():

@@ -124,11 +124,16 @@ def normalize(spec: Spec, x, alpha, k, beta):
   differentiation rule keeps it, not a wider copy, as its residual.
   """
   x = x.astype(spec.compute_dtype)
+  y = x / power(_s(spec, x, alpha, k), _beta(spec, beta))
+  return y.astype(spec.out_dtype)
+
+
+def _s(spec: Spec, x, alpha, k) -> jax.Array:
+  """``k + alpha * W(x**2)``, for ``x`` in the compute dtype."""
   window_sum = _window.window_sum(
     x * x, spec.axes, spec.before, spec.after, spec.form
   )
-  y = x / power(k + alpha * window_sum, _beta(spec, beta))
-  return y.astype(spec.out_dtype)
+  return k + alpha * window_sum
 
 
 def inverse_power_of_rsqrt(r: jax.Array, beta: Any) -> jax.Array:
@@ -194,11 +199,7 @@ def _tangent(spec: Spec, form: str, present, r, x, alpha, k, beta, *tangents):
 
 
 def _rsqrt_of_s(spec: Spec, x, alpha, k) -> jax.Array:
-  x = x.astype(spec.compute_dtype)
-  window_sum = _window.window_sum(
-    x * x, spec.axes, spec.before, spec.after, spec.form
-  )
-  return lax.rsqrt(k + alpha * window_sum)
+  return lax.rsqrt(_s(spec, x.astype(spec.compute_dtype), alpha, k))
 
 
 def _isolated(fn):

@@ -4,10 +4,10 @@ Every entry point of flax_lrn (``lrn``, both modules, the compat front ends)
 ends in ``_normalize.normalize(spec, x, alpha, k, beta)`` with canonical
 arguments: ``x`` in its own dtype (converted to ``spec.compute_dtype``),
 ``alpha`` already divided for ``alpha_scaling='size'``, the window as
-``(before, after)`` extents along ``spec.axes``. While jax2onnx traces a model, the plugin replaces that one
-function with a primitive of its own, so the jaxpr keeps one equation per
-LRN with everything the lowering needs, instead of the dozen elementwise and
-padding equations of the formula.
+``(before, after)`` extents along ``spec.axes``. While jax2onnx traces a
+model, the plugin replaces that one function with a primitive of its own, so
+the jaxpr keeps one equation per LRN with everything the lowering needs,
+instead of the dozen elementwise and padding equations of the formula.
 
 The lowering emits a single ``LRN`` node where the ONNX operator computes the
 same thing (see :func:`flax_lrn.onnx_export.native_lrn` for the policy) and

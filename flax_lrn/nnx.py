@@ -48,19 +48,6 @@ class LRN(_constructors.FromConventions, nnx.Module):
     dtype: DTypeLike | None = None,
     axis_name: str | None = None,
   ):
-    # Every field is checked now, not at the first call.
-    _arguments.check_static(
-      window,
-      alpha=alpha,
-      beta=beta,
-      k=k,
-      alpha_scaling=alpha_scaling,
-      mode=mode,
-      channel_axis=channel_axis,
-      spatial_axes=spatial_axes,
-      dtype=dtype,
-      axis_name=axis_name,
-    )
     self.window = window
     self.alpha = alpha
     self.beta = beta
@@ -71,8 +58,13 @@ class LRN(_constructors.FromConventions, nnx.Module):
     self.spatial_axes = spatial_axes
     self.dtype = dtype
     self.axis_name = axis_name
+    # Every field is checked now, not at the first call.
+    _arguments.check_static(**self._fields())
+
+  def _fields(self) -> dict:
+    return {f: getattr(self, f) for f in _lrn.HYPERPARAMETERS}
 
   @_docs.call
   def __call__(self, x: ArrayLike) -> jax.Array:
     """Normalizes ``x`` with the module's hyper-parameters."""
-    return _lrn.lrn(x, **{f: getattr(self, f) for f in _lrn.HYPERPARAMETERS})
+    return _lrn.lrn(x, **self._fields())

@@ -144,9 +144,10 @@ class TensorFlow:
         fns[f"step_{tail}{suffix}"] = (step(tail, use_lrn), (x,))
       fns[f"step_remat{suffix}"] = (step("elementwise", use_lrn, True), (x,))
       fns[f"step_scan{suffix}"] = (scan_step(use_lrn), (x,))
-      # One SGD update, as the optax steps make it.
-      fns[f"step_linen{suffix}"] = (sgd_step(use_lrn), (x,))
-      fns[f"step_nnx{suffix}"] = (sgd_step(use_lrn), (x,))
+      # One SGD update, as both optax steps (linen and NNX) make it.
+      fns[f"step_linen{suffix}"] = fns[f"step_nnx{suffix}"] = (
+        sgd_step(use_lrn), (x,),
+      )  # fmt: skip
     return {name: self._on_device(f, a) for name, (f, a) in fns.items()}
 
   def _on_device(self, f, args) -> Callable[[], Any]:
