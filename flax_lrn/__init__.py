@@ -12,9 +12,10 @@ With jax2onnx installed, ``jax2onnx.to_onnx`` exports every LRN as ONNX's
 own ``LRN`` operator (:mod:`flax_lrn.onnx_export`).
 """
 
-from flax_lrn import _onnx_autoload, compat, compat_gdn, linen, nnx
-from flax_lrn._gdn import gdn
-from flax_lrn._lrn import lrn
+from flax_lrn import compat, compat_gdn, linen, nnx
+from flax_lrn._core.gdn import gdn
+from flax_lrn._core.lrn import lrn
+from flax_lrn._onnx import autoload as _onnx_autoload
 from flax_lrn.linen import GDN, LRN
 
 __version__ = "0.2.0"

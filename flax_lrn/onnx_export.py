@@ -32,6 +32,6 @@ except ImportError as e:
     ' pip install "flax_lrn[onnx]".'
   ) from e
 
-from flax_lrn._onnx_plugin import POLICIES, LRNPlugin, native_lrn
+from flax_lrn._onnx.plugin import POLICIES, LRNPlugin, native_lrn
 
 __all__ = ("POLICIES", "LRNPlugin", "native_lrn")

@@ -5,7 +5,7 @@
   channels, alpha undivided; PyTorch: ``[c - n//2, c + (n-1)//2]``, alpha
   / n; ONNX: ``[c - (n-1)//2, c + n//2]``, alpha / n; Caffe: odd n, alpha /
   n, or alpha / n per spatial axis within a channel) rather than taken from
-  ``flax_lrn._conventions``, so that a wrong mapping there cannot hide.
+  ``flax_lrn._conventions.lrn``, so that a wrong mapping there cannot hide.
 * Float64 references and error bounds (:func:`assert_forward_close`,
   :func:`assert_grad_close`).
 * Runners for the real peer libraries, imported lazily so that this module

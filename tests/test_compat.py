@@ -431,7 +431,7 @@ class SignatureTest(parameterized.TestCase):
       getattr(flax_lrn.LRN, f"from_{convention}"),
       getattr(lrn_nnx.LRN, f"from_{convention}"),
     ):
-      doc = fn.__doc__
+      doc = inspect.getdoc(fn)
       self.assertLess(doc.index("Args:"), doc.index("Example::"), fn)
       for name in inspect.signature(fn).parameters:
         self.assertIn(f"\n  {name}: ", doc.replace("**", ""), fn)

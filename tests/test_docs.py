@@ -8,6 +8,8 @@ and that every public entry point has a docstring for the API page.
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import inspect
 import re
 from pathlib import Path
@@ -16,7 +18,7 @@ import pytest
 
 import flax_lrn
 import flax_lrn.nnx
-from flax_lrn import compat
+from flax_lrn import compat, compat_gdn
 from tests import doc_blocks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,24 +100,99 @@ def test_optional_imports_are_found():
 
 PUBLIC = [
   flax_lrn.lrn,
-  flax_lrn.LRN,
-  flax_lrn.nnx.LRN,
+  flax_lrn.gdn,
   *(getattr(compat, name) for name in compat.__all__),
+  *(
+    getattr(compat_gdn, name)
+    for name in compat_gdn.__all__
+    if inspect.isfunction(getattr(compat_gdn, name))
+  ),
   *(
     getattr(cls, f"from_{fw}")
     for cls in (flax_lrn.LRN, flax_lrn.nnx.LRN)
     for fw in ("tensorflow", "torch", "onnx", "caffe")
   ),
-  flax_lrn.LRN.__call__,
-  flax_lrn.nnx.LRN.__call__,
+  *(
+    getattr(cls, f"from_{lib}")
+    for cls in (flax_lrn.GDN, flax_lrn.nnx.GDN)
+    for lib in ("tensorflow_compression", "compressai")
+  ),
+  *(
+    cls.__call__
+    for cls in (flax_lrn.LRN, flax_lrn.nnx.LRN, flax_lrn.GDN, flax_lrn.nnx.GDN)
+  ),
+  flax_lrn.nnx.LRN,
+  flax_lrn.nnx.GDN,
+  flax_lrn.LRN,
+  flax_lrn.GDN,
 ]
+
+
+def _section(doc: str, title: str) -> dict[str, str]:
+  """The entries of a Google-style section: name -> text."""
+  lines = doc.splitlines()
+  try:
+    start = lines.index(f"{title}:") + 1
+  except ValueError:
+    return {}
+  entries: dict[str, str] = {}
+  name = None
+  for line in lines[start:]:
+    if line and not line.startswith(" "):
+      break
+    match = re.match(r"^  (\*{0,2}\w+): (.*)$", line)
+    if match:
+      name = match.group(1).lstrip("*")
+      entries[name] = match.group(2)
+    elif name is not None:
+      entries[name] += " " + line.strip()
+  return entries
+
+
+def _value(text: str):
+  try:
+    return ast.literal_eval(text)
+  except (ValueError, SyntaxError):
+    return text
+
+
+def _parameters(obj) -> dict[str, inspect.Parameter]:
+  if inspect.isclass(obj):
+    if dataclasses.is_dataclass(obj):  # a linen module: its fields
+      names = [f.name for f in dataclasses.fields(obj) if f.init]
+      params = inspect.signature(obj).parameters
+      return {n: params[n] for n in names if n not in ("parent", "name")}
+    obj = obj.__init__
+  params = inspect.signature(obj).parameters
+  return {n: p for n, p in params.items() if n not in ("self", "cls")}
 
 
 @pytest.mark.parametrize("obj", PUBLIC, ids=lambda o: o.__qualname__)
 def test_api_entries_are_documented(obj):
+  """Every parameter is in the docstring as written in the source."""
   doc = inspect.getdoc(obj) or ""
   assert doc.strip(), f"{obj.__qualname__} has no docstring"
+  title = "Attributes" if dataclasses.is_dataclass(obj) else "Args"
+  entries = _section(doc, title)
+  params = _parameters(obj)
+  assert set(entries) == set(params), (obj.__qualname__, title)
+  for name, p in params.items():
+    said = re.search(r"Defaults to ``(.*?)``", entries[name])
+    if said and p.default is not p.empty:
+      assert _value(said.group(1)) == p.default, (obj.__qualname__, name)
   if not inspect.isclass(obj):
-    params = [p for p in inspect.signature(obj).parameters if p != "self"]
-    if params:
-      assert "Args:" in doc, f"{obj.__qualname__} documents no arguments"
+    assert "Returns:" in doc, obj.__qualname__
+  if obj not in (c.__call__ for c in PUBLIC if inspect.isclass(c)):
+    assert "Example" in doc or "example" in doc, obj.__qualname__
+
+
+def test_docstrings_are_not_composed_at_import():
+  """What an editor reads (``__doc__`` of the source) is the whole text."""
+  for obj in PUBLIC:
+    source = inspect.getsource(obj)
+    doc = inspect.getdoc(obj) or ""
+    first = doc.splitlines()[0]
+    assert first in source, obj.__qualname__
+    for title in ("Args:", "Returns:", "Raises:", "Attributes:"):
+      if title in doc:
+        assert title in source, (obj.__qualname__, title)

@@ -19,9 +19,9 @@ import pytest
 from flax import nnx
 
 import flax_lrn
-from flax_lrn import compat
+from flax_lrn import compat, compat_gdn
 from flax_lrn import nnx as lrn_nnx
-from tests import reference
+from tests import gdn_reference, reference
 
 WINDOW = (2, 2)
 ALPHA, K = 0.5, 1.0
@@ -156,3 +156,107 @@ def test_nnx_module_keeps_working_under_strict_promotion_in_bf16():
     x = jnp.asarray(_input("bfloat16"))
     y = nnx.jit(lambda m, v: m(v))(layer, x)
     assert y.dtype == jnp.bfloat16
+
+
+# GDN: 4 channels, a non-symmetric gamma [input, output], beta > 0.
+GDN_BETA = np.array([1.0, 0.5, 2.0, 0.8])
+GDN_GAMMA = np.array(
+  [
+    [0.1, 0.3, 0.0, 0.2],
+    [0.0, 0.2, 0.1, 0.0],
+    [0.4, 0.0, 0.1, 0.3],
+    [0.1, 0.1, 0.0, 0.2],
+  ]
+)
+
+
+def _gdn_entry_points(epsilon: float, dtype: str):
+  """``{name: f(x)}``: one GDN through each public entry point (alpha 2).
+
+  The parameters are float64 for float64 input, else float32.
+  """
+  param_dtype = jnp.float64 if dtype == "float64" else jnp.float32
+  beta = jnp.asarray(GDN_BETA, param_dtype)
+  gamma = jnp.asarray(GDN_GAMMA, param_dtype)
+  params = {
+    "reparam_beta": compat_gdn.nonnegative_stored(beta),
+    "reparam_gamma": compat_gdn.nonnegative_stored(gamma),
+  }
+  linen = flax_lrn.GDN(epsilon=epsilon)
+  linen_cai = flax_lrn.GDN.from_compressai(channel_axis=-1)
+  layer = lrn_nnx.GDN(4, epsilon=epsilon, param_dtype=param_dtype)
+  nnx.update(layer, params)
+  entries = {
+    "gdn": lambda x: flax_lrn.gdn(x, beta, gamma, epsilon=epsilon),
+    "linen.GDN": lambda x: linen.apply({"params": params}, x),
+    "nnx.GDN": lambda x: layer(x),
+  }
+  if epsilon == 0.5:  # CompressAI's GDN
+    entries["compat_gdn.compressai"] = lambda x: compat_gdn.compressai(
+      x, beta, gamma.T, channel_axis=-1
+    )
+    entries["linen.GDN.from_compressai"] = lambda x: linen_cai.apply(
+      {"params": params}, x
+    )
+  return entries
+
+
+def _gdn_input(dtype: str) -> np.ndarray:
+  rng = np.random.default_rng(2)
+  return (1.5 * rng.normal(size=(3, 5, 4))).astype(dtype)
+
+
+def _gdn_ref(x, epsilon):
+  return gdn_reference.gdn(x, GDN_BETA, GDN_GAMMA, epsilon=epsilon)
+
+
+@pytest.mark.parametrize(("x64", "promotion", "dtype", "epsilon"), [
+  pytest.param(*c.values[:3], eps, id=f"{c.id.rsplit('-', 1)[0]}-eps={eps}")
+  for c in _cases() if c.values[3] == 0.75 for eps in (0.5, 0.7)
+])  # fmt: skip
+def test_gdn_forward_and_gradients_in_every_mode(
+  x64, promotion, dtype, epsilon
+):
+  x_np = _gdn_input(dtype)
+  x_ref = np.asarray(x_np, np.float64)
+  rng = np.random.default_rng(3)
+  g_np = rng.normal(size=x_np.shape).astype(dtype)
+  v_np = rng.normal(size=x_np.shape).astype(dtype).astype(np.float64)
+  want_y = _gdn_ref(x_ref, epsilon)
+
+  # J v by central differences of the float64 reference, Richardson-
+  # extrapolated: accurate to about 1e-13, float64's tolerance.
+  def central(h):
+    up = _gdn_ref(x_ref + h * v_np, epsilon)
+    down = _gdn_ref(x_ref - h * v_np, epsilon)
+    return (up - down) / (2 * h)
+
+  want_jvp = (4 * central(5e-4) - central(1e-3)) / 3
+  want = float(np.vdot(want_jvp, np.asarray(g_np, np.float64)))
+  rtol = RTOL[dtype]
+  with _mode(x64, promotion):
+    x, g = jnp.asarray(x_np), jnp.asarray(g_np)
+    for name, f in _gdn_entry_points(epsilon, dtype).items():
+      for jit in (False, True):
+        fn = jax.jit(f) if jit else f
+        label = f"{name} jit={jit}"
+        y = fn(x)
+        assert y.dtype == x.dtype, label
+        np.testing.assert_allclose(
+          np.asarray(y, np.float64), want_y, rtol=rtol, atol=rtol,
+          err_msg=label,
+        )  # fmt: skip
+        (dx,) = jax.vjp(fn, x)[1](g)
+        assert dx.dtype == x.dtype, label
+        got = float(np.vdot(np.asarray(dx, np.float64), v_np))
+        assert got == pytest.approx(want, rel=20 * rtol, abs=20 * rtol), label
+        v = jnp.asarray(v_np.astype(dtype))
+        tangent = jax.jvp(fn, (x,), (v,))[1]
+        got = float(np.vdot(np.asarray(tangent, np.float64), g_np))
+        assert got == pytest.approx(want, rel=20 * rtol, abs=20 * rtol), label
+
+      def loss(v, f=f):
+        return jnp.sum(f(v).astype(jnp.float32) ** 2)
+
+      hvp = jax.jvp(jax.grad(loss), (x,), (x,))[1]
+      assert np.all(np.isfinite(np.asarray(hvp, np.float32))), name

@@ -335,7 +335,7 @@ def test_validation_of_shapes():
   _raises(
     ValueError,
     r"beta must have shape \(C,\) = \(4,\) for the 4 channels on"
-    r" channel_axis=3, got shape \(3,\)",
+    r" channel_axis=-1, got shape \(3,\)",
     beta=jnp.ones(3),
   )
   _raises(

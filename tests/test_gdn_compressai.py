@@ -99,7 +99,7 @@ def test_golden_nnx_and_function(case):
   simplified = case["cls"] == "GDN1"
   c = case["x"].shape[1]
   layer = lrn_nnx.GDN.from_compressai(
-    c, case["inverse"], case["beta_min"], simplified=simplified
+    case["inverse"], case["beta_min"], simplified=simplified, num_features=c
   )
   params = compat_gdn.params_from_compressai(
     {"beta": case["beta"], "gamma": case["gamma"]}, beta_min=case["beta_min"]
@@ -110,7 +110,7 @@ def test_golden_nnx_and_function(case):
   beta = compat_gdn.nonnegative_value(case["beta"], case["beta_min"])
   gamma = compat_gdn.nonnegative_value(case["gamma"])
   front = jax.jit(
-    compat_gdn.compressai_gdn, static_argnames=("inverse", "simplified")
+    compat_gdn.compressai, static_argnames=("inverse", "simplified")
   )
   y = front(
     case["x"], beta, gamma, inverse=case["inverse"], simplified=simplified

@@ -247,7 +247,9 @@ def test_tfc_fields_and_errors():
   with pytest.raises(
     ValueError, match="epsilon_parameter must be a finite real scalar"
   ):
-    lrn_nnx.GDN.from_tensorflow_compression(3, epsilon_parameter=-1.0)
+    lrn_nnx.GDN.from_tensorflow_compression(
+      epsilon_parameter=-1.0, num_features=3
+    )
 
 
 def test_tfc_variables_round_trip():

@@ -8,7 +8,7 @@ from jax import lax
 from jax.test_util import check_grads
 
 import flax_lrn
-from flax_lrn import _window
+from flax_lrn._core import windows as _window
 from tests import reference
 
 

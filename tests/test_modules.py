@@ -1,5 +1,7 @@
 """The linen and NNX modules forward to the function and train in a CNN."""
 
+import inspect
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -76,7 +78,7 @@ def test_namespaces():
   }
   for cls in (flax_lrn.linen.LRN, flax_lrn.nnx.LRN):
     for field in ("window", "alpha", "spatial_axes", "axis_name"):
-      assert f"\n  {field}: " in cls.__doc__
+      assert f"\n  {field}: " in inspect.getdoc(cls)
 
 
 def _digits_like_data(n=256, seed=0):

@@ -39,8 +39,10 @@ from jax2onnx import to_onnx  # noqa: E402
 
 import flax_lrn  # noqa: E402
 import flax_lrn.onnx_export  # noqa: E402
-from flax_lrn import _normalize, _onnx_plugin, compat  # noqa: E402
+from flax_lrn import compat  # noqa: E402
 from flax_lrn import nnx as lrn_nnx  # noqa: E402
+from flax_lrn._core import kernels  # noqa: E402
+from flax_lrn._onnx import plugin as _onnx_plugin  # noqa: E402
 
 # For reference runs of whole models: XLA compiles several times faster.
 FAST_COMPILE = {"xla_backend_optimization_level": 0}
@@ -296,7 +298,7 @@ def test_gradient_exports():
 
 
 def test_plugin_only_acts_inside_the_conversion():
-  assert _normalize.normalize is _onnx_plugin._ORIGINAL
+  assert "onnx" in kernels.implementations()
   x = _random((2, 8))
   y = flax_lrn.lrn(x, 5, alpha=1.0)
   jaxpr = str(jax.make_jaxpr(lambda x: flax_lrn.lrn(x, 5, alpha=1.0))(x))
@@ -383,3 +385,13 @@ def test_example_models(name, image_size):
   shape = (image_size, image_size, 3)
   _check_model(lambda x: linen_model.apply(variables, x), shape, lrn_count=2)
   _check_model(nnx_model, shape, lrn_count=2)
+
+
+def test_an_explicit_xla_implementation_exports_as_the_decomposition():
+  def fn(x):
+    return flax_lrn.lrn(x, 5, alpha=1.0, implementation="xla")
+
+  model = to_onnx(fn, [(2, 5, 3, 3)])
+  assert "LRN" not in _ops(model)
+  x = _random((2, 5, 3, 3))
+  np.testing.assert_allclose(_run(model, x), fn(x), rtol=1e-5, atol=1e-6)

@@ -21,7 +21,7 @@ from jax import export
 from jax.test_util import check_grads
 
 import flax_lrn
-from flax_lrn import _normalize
+from flax_lrn._core import lrn_formula
 from tests import reference
 
 RULES = ("isolated", "fused")
@@ -31,10 +31,11 @@ ALPHA, K, BETA = 1.0, 1.0, 0.75
 def _spec(x, before, after, rule, axes=(-1,), form="shifts"):
   axes = tuple(a % x.ndim for a in axes)
   rule_form = "slices" if form == "shifts" else form
-  return _normalize.Spec(
+  return lrn_formula.Spec(
     axes=axes,
     before=before,
     after=after,
+    static_alpha=ALPHA,
     static_beta=BETA,
     form=form,
     rule_form=rule_form,
@@ -48,7 +49,7 @@ def _spec(x, before, after, rule, axes=(-1,), form="shifts"):
 def _lrn(x, before, after, rule, **kw):
   spec = _spec(x, before, after, rule, **kw)
   dtype = spec.compute_dtype
-  return _normalize.normalize(
+  return lrn_formula.normalize(
     spec,
     x,
     jnp.asarray(ALPHA, dtype),

@@ -146,3 +146,74 @@ def test_gdn_eager_and_jitted_agree_on_a_nan_in_a_jax_gamma():
     flax_lrn.gdn(x, beta, bad)
   with pytest.raises(ValueError, match="gamma must be finite"):
     jax.jit(lambda v: flax_lrn.gdn(v, beta, bad))(x)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(alpha=1.0, k=1.0)])
+@pytest.mark.parametrize("big", [3e38, -1e30, 1.8e19])
+def test_forward_mode_agrees_with_reverse_mode_at_huge_inputs(kw, big):
+  x = jnp.asarray([[big, 1.0, 2.0, big, 3.0]])
+
+  def f(v):
+    return flax_lrn.lrn(v, 3, **kw)
+
+  forward = np.asarray(jax.jacfwd(f)(x))
+  backward = np.asarray(jax.jacrev(f)(x))
+  assert np.all(np.isfinite(forward)) and np.all(np.isfinite(backward))
+  np.testing.assert_allclose(forward, backward, rtol=1e-6, atol=1e-30)
+
+
+@pytest.mark.parametrize("big", [1.8e19, 1e25, 3e38])
+@pytest.mark.parametrize("beta", [0.75, 0.5, 0.6])
+def test_second_derivatives_are_finite_at_huge_inputs(big, beta):
+  """Where x**2 overflows the layer saturates at 0, with 0 derivatives.
+
+  Every other entry of the Hessian is the one of the same input in
+  float64, where nothing overflows: a huge entry's windows stay tiny.
+  """
+  x = np.asarray([[big, 1.0, 2.0, 3.0, 4.0, -2.0]], np.float32)
+
+  def loss(v):
+    return jnp.sum(flax_lrn.lrn(v, 3, alpha=1.0, k=1.0, beta=beta) ** 2)
+
+  got = np.asarray(jax.hessian(loss)(jnp.asarray(x)))[0, :, 0, :]
+  assert np.all(np.isfinite(got))
+  with jax.enable_x64(True):
+    want = np.asarray(jax.hessian(loss)(jnp.asarray(x, jnp.float64)))
+  np.testing.assert_allclose(got, want[0, :, 0, :], rtol=2e-5, atol=1e-6)
+
+
+def test_a_traced_alpha_of_zero_is_exact_at_huge_inputs():
+  x = jnp.asarray([[1e30, -1e30, 1.0, 2.0]])
+
+  def f(alpha):
+    return flax_lrn.lrn(x, 3, alpha=alpha, k=2.0)
+
+  np.testing.assert_array_equal(jax.jit(f)(0.0), f(0.0))
+  np.testing.assert_allclose(f(0.0), np.asarray(x) * 2.0**-0.75, rtol=1e-6)
+  # The derivative in alpha at 0 is finite where the window is.
+  d = jax.jacfwd(jax.jit(f))(0.0)
+  assert np.isfinite(np.asarray(d)[0, 3])
+
+
+@pytest.mark.parametrize("window", [3, (2, 1), 7])
+def test_axis_name_under_vmap_splits_the_channels(window):
+  """vmap over channel blocks with axis_name equals the unsplit LRN."""
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=(2, 12)), jnp.float32)
+  want = flax_lrn.lrn(x, window, alpha=1.0)
+  blocks = x.reshape(2, 4, 3).transpose(1, 0, 2)  # 4 blocks of 3 channels
+
+  def f(b):
+    return flax_lrn.lrn(b, window, alpha=1.0, axis_name="blocks")
+
+  got = jax.vmap(f, axis_name="blocks")(blocks)
+  got = got.transpose(1, 0, 2).reshape(2, 12)
+  np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_gdn_shape_errors_name_the_axis_as_given():
+  with pytest.raises(ValueError, match=r"on channel_axis=-1, got shape"):
+    flax_lrn.gdn(jnp.ones((2, 3)), jnp.ones(4), jnp.ones((3, 3)))
+  with pytest.raises(ValueError, match=r"input has 3 on channel_axis=-1"):
+    layer = lrn_nnx.GDN(4)
+    layer(jnp.ones((2, 3)))

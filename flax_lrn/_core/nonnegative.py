@@ -20,7 +20,10 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike, DTypeLike
+
+from flax_lrn._core import checks
 
 OFFSET = 2.0**-18
 
@@ -55,9 +58,10 @@ def _lower_bound_bwd(floor, v, g):
 lower_bound.defvjp(_lower_bound_fwd, _lower_bound_bwd)
 
 
-def _work_dtype(dtype) -> jnp.dtype:
-  # o**2 = 2**-36 is below float16's smallest subnormal.
-  return jnp.promote_types(dtype, jnp.float32)
+def _work_dtype(dtype) -> np.dtype:
+  # o**2 = 2**-36 is below float16's smallest subnormal. Written out, not
+  # promoted, for strict dtype promotion.
+  return checks.compute_dtype(dtype)
 
 
 def value(
@@ -117,22 +121,3 @@ def stored(
   pedestal = jnp.asarray(offset**2, p.dtype)
   v = jnp.sqrt(jnp.maximum(p + pedestal, pedestal))
   return v if dtype is None else v.astype(dtype)
-
-
-def scaled_identity(gain: float = 0.1):
-  """An initializer of ``gain`` times the identity matrix (GDN's ``gamma``).
-
-  Args:
-    gain: the diagonal.
-
-  Returns:
-    A Flax initializer ``init(key, shape, dtype)`` for square shapes.
-  """
-
-  def init(key, shape, dtype=jnp.float32) -> jax.Array:
-    del key  # deterministic
-    if len(shape) != 2 or shape[0] != shape[1]:
-      raise ValueError(f"scaled_identity needs a square shape, got {shape}.")
-    return gain * jnp.eye(shape[0], dtype=dtype)
-
-  return init

@@ -10,15 +10,17 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal, get_args
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.core import Tracer
 
-MODES = ("across_channels", "within_channel")
-ALPHA_SCALINGS = ("none", "size")
+Mode = Literal["across_channels", "within_channel"]
+AlphaScaling = Literal["none", "size"]
+MODES: tuple[str, ...] = get_args(Mode)
+ALPHA_SCALINGS: tuple[str, ...] = get_args(AlphaScaling)
 
 # What each hyper-parameter means, for error messages; TensorFlow's and
 # ONNX's ``bias`` is ``k``.

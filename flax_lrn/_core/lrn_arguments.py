@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from flax_lrn import _validation
+from flax_lrn._core import checks, kernels
 
 
 class Arguments(NamedTuple):
@@ -38,6 +38,7 @@ class Arguments(NamedTuple):
     out_dtype: the dtype of the result.
     axis_name: the ``shard_map`` mesh axis that splits ``channel_axis``, or
       None when the window needs no halo exchange.
+    implementation: the kernel's name, or None for the context's default.
   """
 
   x: jax.Array
@@ -53,6 +54,7 @@ class Arguments(NamedTuple):
   compute_dtype: np.dtype
   out_dtype: np.dtype
   axis_name: str | None
+  implementation: str | None
 
 
 class Static(NamedTuple):
@@ -65,6 +67,7 @@ class Static(NamedTuple):
   static_alpha: float | None
   static_beta: float | None
   static_k: float | None
+  implementation: str | None
 
 
 def check_static(
@@ -79,6 +82,7 @@ def check_static(
   spatial_axes: Sequence[int] | None,
   dtype: Any,
   axis_name: Any,
+  implementation: Any = None,
 ) -> Static:
   """Checks what of :func:`flax_lrn.lrn`'s arguments does not need ``x``.
 
@@ -91,22 +95,32 @@ def check_static(
   Raises:
     TypeError, ValueError: as documented by :func:`flax_lrn.lrn`.
   """
-  extents = _validation.check_window(window)
-  mode = _validation.check_mode(mode)
-  alpha_scaling = _validation.check_alpha_scaling(alpha_scaling)
-  statics = [
-    _validation.check_nonnegative(name, value)
+  extents = checks.check_window(window)
+  mode = checks.check_mode(mode)
+  alpha_scaling = checks.check_alpha_scaling(alpha_scaling)
+  static_alpha, static_beta, static_k = (
+    checks.check_nonnegative(name, value)
     for name, value in (("alpha", alpha), ("beta", beta), ("k", k))
-  ]
-  out_dtype = _validation.check_out_dtype(dtype)
-  _validation.check_int("channel_axis", channel_axis)
+  )
+  out_dtype = checks.check_out_dtype(dtype)
+  checks.check_int("channel_axis", channel_axis)
   if mode == "across_channels" and spatial_axes is not None:
     raise ValueError(
       "spatial_axes only applies to mode='within_channel', got"
       f" spatial_axes={spatial_axes!r} with mode='across_channels'."
     )
   del axis_name  # checked against the mesh where it is used
-  return Static(extents, mode, alpha_scaling, out_dtype, *statics)
+  implementation = kernels.check_implementation(implementation)
+  return Static(
+    extents,
+    mode,
+    alpha_scaling,
+    out_dtype,
+    static_alpha,
+    static_beta,
+    static_k,
+    implementation,
+  )
 
 
 def resolve(
@@ -122,6 +136,7 @@ def resolve(
   spatial_axes: Sequence[int] | None,
   dtype: Any,
   axis_name: str | None,
+  implementation: Any = None,
 ) -> Arguments:
   """Checks the arguments of :func:`flax_lrn.lrn` and resolves them.
 
@@ -141,6 +156,7 @@ def resolve(
     static_alpha,
     static_beta,
     static_k,
+    implementation,
   ) = check_static(
     window,
     alpha=alpha,
@@ -152,8 +168,9 @@ def resolve(
     spatial_axes=spatial_axes,
     dtype=dtype,
     axis_name=axis_name,
+    implementation=implementation,
   )
-  x = _validation.check_input(x)
+  x = checks.check_input(x)
   if out_dtype is None:
     out_dtype = x.dtype
 
@@ -162,23 +179,23 @@ def resolve(
     raise ValueError(
       "x must have rank >= 1 (it needs a channel axis), got a scalar."
     )
-  channel_axis = _validation.normalize_axis("channel_axis", channel_axis, ndim)
+  channel_axis = checks.normalize_axis("channel_axis", channel_axis, ndim)
   if mode == "across_channels":
     axes = (channel_axis,)
   else:
-    axes = _validation.check_spatial_axes(spatial_axes, channel_axis, ndim)
+    axes = checks.check_spatial_axes(spatial_axes, channel_axis, ndim)
     # The window stays inside one channel: a split channel axis needs no
     # halo.
     axis_name = None
 
-  compute_dtype = _validation.compute_dtype(x.dtype)
+  compute_dtype = checks.compute_dtype(x.dtype)
   # An empty input becomes zeros without the hyper-parameters ever being
   # cast, so only a non-empty one needs them representable.
   if x.size:
-    _validation.check_representable(
+    checks.check_representable(
       "alpha", static_alpha, compute_dtype, may_underflow=True
     )
-    _validation.check_representable(
+    checks.check_representable(
       "k", static_k, compute_dtype, may_underflow=False
     )
   if alpha_scaling == "size":
@@ -203,4 +220,5 @@ def resolve(
     compute_dtype=compute_dtype,
     out_dtype=out_dtype,
     axis_name=axis_name,
+    implementation=implementation,
   )

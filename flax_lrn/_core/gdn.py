@@ -1,8 +1,8 @@
-"""The functional core of Generalized Divisive Normalization (GDN, IGDN)."""
+"""The GDN function, :func:`flax_lrn.gdn` (GDN and IGDN)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -11,7 +11,18 @@ from jax import lax
 from jax.core import Tracer
 from jax.typing import ArrayLike, DTypeLike
 
-from flax_lrn import _normalize, _validation
+from flax_lrn._core import checks, powers
+
+
+class Defaults(NamedTuple):
+  """The defaults of :func:`gdn` and the GDN modules: the original GDN."""
+
+  alpha: float = 2.0
+  epsilon: float = 0.5
+  channel_axis: int = -1
+
+
+DEFAULTS = Defaults()
 
 
 def gdn(
@@ -19,11 +30,11 @@ def gdn(
   beta: ArrayLike,
   gamma: ArrayLike,
   *,
-  alpha: ArrayLike = 2.0,
-  epsilon: ArrayLike = 0.5,
+  alpha: ArrayLike = DEFAULTS.alpha,
+  epsilon: ArrayLike = DEFAULTS.epsilon,
   inverse: bool = False,
   rectify: bool = False,
-  channel_axis: int = -1,
+  channel_axis: int = DEFAULTS.channel_axis,
   dtype: DTypeLike | None = None,
 ) -> jax.Array:
   r"""Generalized Divisive Normalization (Ballé et al., 2016).
@@ -98,35 +109,91 @@ def gdn(
     >>> flax_lrn.gdn(x, jnp.ones(2), 0.1 * jnp.eye(2), alpha=1, epsilon=1)
     Array([[2.3076923, 2.857143 ]], dtype=float32)
   """
-  inverse = _check_flag("inverse", inverse)
-  rectify = _check_flag("rectify", rectify)
-  alpha_value = _validation.check_nonnegative(
-    "alpha", alpha, "the exponent of |x|"
+  return gdn_of_checked(
+    check_input(x, channel_axis),
+    beta,
+    gamma,
+    alpha=alpha,
+    epsilon=epsilon,
+    inverse=inverse,
+    rectify=rectify,
+    dtype=dtype,
   )
-  epsilon_value = _validation.check_nonnegative(
-    "epsilon", epsilon, "the exponent of the pool"
-  )
-  out_dtype = _validation.check_out_dtype(dtype)
-  x = _validation.check_input(x)
-  if out_dtype is None:
-    out_dtype = x.dtype
+
+
+class Input(NamedTuple):
+  """The input of a GDN, checked.
+
+  Attributes:
+    x: the input, of a real floating dtype and rank ``>= 2``.
+    channel_axis: the channel axis, in ``[0, x.ndim)``.
+    given_axis: the channel axis as the caller wrote it, for messages.
+    channels: the number of channels.
+  """
+
+  x: jax.Array
+  channel_axis: int
+  given_axis: Any
+  channels: int
+
+
+def check_input(x: ArrayLike, channel_axis: Any) -> Input:
+  """Checks the input of a GDN: the one check of ``x`` in a call.
+
+  The modules call it first, to learn the channel count they build their
+  parameters for, and then :func:`gdn_of_checked`.
+
+  Raises:
+    TypeError: if ``x`` is not an array of a real floating dtype.
+    ValueError: if ``x`` has rank below 2 or ``channel_axis`` is out of
+      range.
+  """
+  x = checks.check_input(x)
   if x.ndim < 2:
     raise ValueError(
       "x must have rank >= 2 (a batch and a channel axis, as in"
       f" tensorflow_compression), got shape {x.shape}."
     )
-  channel_axis = _validation.normalize_axis(
-    "channel_axis", channel_axis, x.ndim
+  axis = checks.normalize_axis("channel_axis", channel_axis, x.ndim)
+  return Input(x, axis, channel_axis, x.shape[axis])
+
+
+def gdn_of_checked(
+  checked: Input,
+  beta: ArrayLike,
+  gamma: ArrayLike,
+  *,
+  alpha: ArrayLike,
+  epsilon: ArrayLike,
+  inverse: bool,
+  rectify: bool,
+  dtype: DTypeLike | None,
+) -> jax.Array:
+  """:func:`gdn` of an input that :func:`check_input` has checked."""
+  with jax.named_scope("gdn"):
+    return _gdn(checked, beta, gamma, alpha, epsilon, inverse, rectify, dtype)
+
+
+def _gdn(checked, beta, gamma, alpha, epsilon, inverse, rectify, dtype):
+  inverse = _check_flag("inverse", inverse)
+  rectify = _check_flag("rectify", rectify)
+  static_alpha = checks.check_nonnegative("alpha", alpha, "the exponent of |x|")
+  static_epsilon = checks.check_nonnegative(
+    "epsilon", epsilon, "the exponent of the pool"
   )
-  channels = x.shape[channel_axis]
-  beta = _check_weights("beta", beta, (channels,), "the offsets", channel_axis)
+  out_dtype = checks.check_out_dtype(dtype)
+  x, channel_axis, channels = checked.x, checked.channel_axis, checked.channels
+  if out_dtype is None:
+    out_dtype = x.dtype
+  where = f"channel_axis={checked.given_axis!r}"
+  beta = _check_weights("beta", beta, (channels,), "the offsets", where)
   gamma = _check_weights(
-    "gamma", gamma, (channels, channels), "the weights", channel_axis
+    "gamma", gamma, (channels, channels), "the weights", where
   )
   if x.size == 0:
     return jnp.zeros(x.shape, out_dtype)
 
-  compute_dtype = _validation.compute_dtype(x.dtype)
+  compute_dtype = checks.compute_dtype(x.dtype)
   # Parameters take the compute dtype, so float64 NumPy weights do not
   # promote float32 work to float64 when x64 is enabled.
   beta, gamma, alpha, epsilon = (
@@ -135,7 +202,7 @@ def gdn(
   x = x.astype(compute_dtype)
   if rectify:
     x = jnp.maximum(x, 0.0)
-  pool = _magnitude_power(x, alpha_value, alpha, rectify)
+  pool = _magnitude_power(x, static_alpha, alpha, rectify)
   # The contraction leaves the output channels last; full precision keeps
   # accelerators from rounding the operands to bfloat16 or TF32.
   s = lax.dot_general(
@@ -146,10 +213,10 @@ def gdn(
     preferred_element_type=compute_dtype,
   )
   s = jnp.moveaxis(s + beta, -1, channel_axis)
-  return _scale(x, s, epsilon_value, epsilon, inverse).astype(out_dtype)
+  return _scale(x, s, static_epsilon, epsilon, inverse).astype(out_dtype)
 
 
-def _magnitude_power(x, alpha_value, alpha, rectified: bool) -> jax.Array:
+def _magnitude_power(x, static_alpha, alpha, rectified: bool) -> jax.Array:
   """``|x| ** alpha``; squares and ``abs`` where ``alpha`` is known.
 
   Otherwise a general power of the nonzero magnitudes only: the derivatives
@@ -158,9 +225,9 @@ def _magnitude_power(x, alpha_value, alpha, rectified: bool) -> jax.Array:
   (of a ReLU, or of a pool whose other terms moved) into NaN. At ``x = 0``
   the term is the constant ``0 ** alpha`` (1 for ``alpha = 0``).
   """
-  if alpha_value == 2.0:
+  if static_alpha == 2.0:
     return x * x
-  if alpha_value == 1.0:
+  if static_alpha == 1.0:
     return x if rectified else jnp.abs(x)
   magnitude = jnp.abs(x)
   nonzero = magnitude > 0
@@ -169,15 +236,15 @@ def _magnitude_power(x, alpha_value, alpha, rectified: bool) -> jax.Array:
   return jnp.where(nonzero, lax.pow(safe, alpha), at_zero)
 
 
-def _scale(x, s, epsilon_value, epsilon, inverse: bool) -> jax.Array:
+def _scale(x, s, static_epsilon, epsilon, inverse: bool) -> jax.Array:
   """``x * s ** -epsilon`` (GDN) or ``x * s ** epsilon`` (IGDN)."""
-  if epsilon_value is None:
+  if static_epsilon is None:
     return x * lax.pow(s, epsilon if inverse else -epsilon)
   if inverse:
-    return x * _normalize.power(s, epsilon_value)
-  if epsilon_value == 1.0:
+    return x * powers.power(s, static_epsilon)
+  if static_epsilon == 1.0:
     return x / s
-  return x * _normalize.inverse_power_of_rsqrt(lax.rsqrt(s), epsilon_value)
+  return x * powers.inverse_power(s, static_epsilon)
 
 
 def _check_flag(name: str, value: Any) -> bool:
@@ -193,7 +260,7 @@ def _check_weights(
   value: Any,
   shape: tuple[int, ...],
   meaning: str,
-  channel_axis: int,
+  where: str,
 ) -> Any:
   """Checks the shape and dtype of ``beta`` or ``gamma``; NumPy values too.
 
@@ -216,7 +283,7 @@ def _check_weights(
     what = "(C,)" if len(shape) == 1 else "(C, C) [input, output]"
     raise ValueError(
       f"{name} must have shape {what} = {shape} for the {shape[0]} channels"
-      f" on channel_axis={channel_axis}, got shape {tuple(arr.shape)}."
+      f" on {where}, got shape {tuple(arr.shape)}."
     )
   # Values are checked where they are on the host already (NumPy, Python):
   # reading a JAX array's would copy it from the device on every eager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal, NamedTuple, get_args
 
 import jax
@@ -72,6 +73,7 @@ def window_sum(
   before: int,
   after: int,
   form: str,
+  weights: Sequence[float] | None = None,
 ) -> jax.Array:
   """Sums ``x2`` over ``[i - before, i + after]`` along each of ``axes``.
 
@@ -96,20 +98,36 @@ def window_sum(
       ``'slices'`` pads once and adds slices of the padded copy, which XLA
       keeps as one materialized array when several passes read it (the
       backward pass); ``'reduce_window'`` is ``lax.reduce_window``.
+    weights: the seam for weighted windows (local contrast normalization's
+      Gaussian, say): ``before + after + 1`` Python floats, the weight of
+      the term ``o`` positions after the window's start along each axis
+      (a separable window). ``None`` is the box of ones that LRN uses. A
+      weighted sum is written as shifts or slices (``'reduce_window'``
+      becomes ``'slices'``): reduce-window has no weights.
 
   Returns:
     The window sums, of the shape of ``x2``.
 
   Raises:
-    ValueError: if ``form`` is not one of :data:`FORMS`.
+    ValueError: if ``form`` is not one of :data:`FORMS`, or ``weights`` is
+      not one weight per element of the window.
   """
   if form not in FORMS:
     raise ValueError(f"form must be one of {FORMS}, got {form!r}.")
+  if weights is not None:
+    weights = tuple(float(w) for w in weights)
+    if len(weights) != before + after + 1:
+      raise ValueError(
+        f"weights must hold before + after + 1 = {before + after + 1}"
+        f" values, one per element of the window, got {len(weights)}."
+      )
+    if form == "reduce_window":
+      form = "slices"
   for axis in axes:
     if form == "shifts":
-      x2 = _shifted_sum(x2, axis, before, after)
+      x2 = _shifted_sum(x2, axis, before, after, weights)
     elif form == "slices":
-      x2 = _sliced_sum(x2, axis, before, after)
+      x2 = _sliced_sum(x2, axis, before, after, weights)
     else:
       dims = [1] * x2.ndim
       dims[axis] = before + after + 1
@@ -128,7 +146,11 @@ def _pad_config(ndim: int, axis: int, low: int, high: int):
   return config
 
 
-def _shifted_sum(x2: jax.Array, axis: int, before: int, after: int):
+def _weighted(term: jax.Array, weights, o: int) -> jax.Array:
+  return term if weights is None else term * weights[o]
+
+
+def _shifted_sum(x2: jax.Array, axis: int, before: int, after: int, weights):
   # Term o holds x2[i + o - before]: a pad of (before - o, o - before) keeps
   # the shape, so it partitions with a halo exchange and fuses elementwise.
   zero = lax.full((), 0, x2.dtype)
@@ -139,17 +161,21 @@ def _shifted_sum(x2: jax.Array, axis: int, before: int, after: int):
       return x2
     return lax.pad(x2, zero, _pad_config(x2.ndim, axis, shift, -shift))
 
-  total = term(0)
+  total = _weighted(term(0), weights, 0)
   for o in range(1, before + after + 1):
-    total = total + term(o)
+    total = total + _weighted(term(o), weights, o)
   return total
 
 
-def _sliced_sum(x2: jax.Array, axis: int, before: int, after: int):
+def _sliced_sum(x2: jax.Array, axis: int, before: int, after: int, weights):
   n = x2.shape[axis]
   zero = lax.full((), 0, x2.dtype)
   padded = lax.pad(x2, zero, _pad_config(x2.ndim, axis, before, after))
-  total = lax.slice_in_dim(padded, 0, n, axis=axis)
+
+  def term(o: int) -> jax.Array:
+    return _weighted(lax.slice_in_dim(padded, o, o + n, axis=axis), weights, o)
+
+  total = term(0)
   for o in range(1, before + after + 1):
-    total = total + lax.slice_in_dim(padded, o, o + n, axis=axis)
+    total = total + term(o)
   return total

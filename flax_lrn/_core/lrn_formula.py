@@ -1,4 +1,4 @@
-"""The LRN formula with its differentiation rule.
+"""The LRN formula with its differentiation rules: the XLA kernel.
 
 ``y = x / s ** beta`` with ``s = k + alpha * S`` and ``S = W(x**2)``, ``W`` a
 zero-padded window sum. A ``custom_jvp`` gives the tangent in closed form,
@@ -27,6 +27,14 @@ carries each one's rule):
   (``_isolated``): XLA:CPU compiles its branch as a unit of its own, with the
   same kernels in every program. The rule saves ``r = s ** -0.5`` (one
   array of scratch) and recomputes the elementwise rest inside the branch.
+
+Huge finite inputs: where ``x**2`` overflows, ``s`` is infinite and ``y``
+is 0, a saturated value whose derivatives the rule gives as 0 to every
+order. To that end the rule reads ``x`` through :func:`_saturate`, which
+clips it where its square overflows anyway (nothing changes where it does
+not), and its powers of ``r`` have derivatives that are 0 where ``r = 0``;
+otherwise ``0 * inf`` would turn a tangent, or a second derivative, into
+NaN.
 """
 
 from __future__ import annotations
@@ -39,7 +47,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
-from flax_lrn import _window
+from flax_lrn._core import powers, windows
 
 # The differentiation rules; see the module docstring.
 Rule = Literal["auto", "isolated", "fused"]
@@ -52,8 +60,9 @@ class Spec(NamedTuple):
     axes: the axes the window spans.
     before: the window extent before each position.
     after: the window extent after each position.
+    static_alpha: alpha as a Python float when it is concrete, else None.
     static_beta: beta as a Python float when it is concrete, else None.
-    form: the window-sum form of the forward pass (see ``_window``).
+    form: the window-sum form of the forward pass (see ``windows``).
     rule_form: the window-sum form of the tangent on a CPU.
     fused_rule_form: the window-sum form of the tangent on other platforms.
     compute_dtype: the dtype the formula is evaluated in.
@@ -66,6 +75,7 @@ class Spec(NamedTuple):
   axes: tuple[int, ...]
   before: int
   after: int
+  static_alpha: float | None
   static_beta: float | None
   form: str
   rule_form: str
@@ -75,41 +85,12 @@ class Spec(NamedTuple):
   rule: Rule = "auto"
 
 
-def power(s: jax.Array, beta: Any) -> jax.Array:
-  """``s ** beta`` for ``s > 0``, through square roots for common betas.
-
-  A general power costs a logarithm and an exponential per element; the
-  betas used in practice (0.75 in AlexNet, 0.5 in TensorFlow, 1) are
-  cheaper and more accurate as products of square roots, as cuDNN and
-  oneDNN compute them.
-  """
-  if isinstance(beta, float):
-    if beta == 0.0:
-      return jnp.ones_like(s)
-    if beta == 0.25:
-      return lax.sqrt(lax.sqrt(s))
-    if beta == 0.5:
-      return lax.sqrt(s)
-    if beta == 0.75:
-      q = lax.sqrt(s)
-      return q * lax.sqrt(q)
-    if beta == 1.0:
-      return s
-    if beta == 1.5:
-      return s * lax.sqrt(s)
-    if beta == 2.0:
-      return s * s
-  # In s's dtype: a Python float is float64 under x64, and lax.pow takes
-  # operands of one dtype only.
-  return lax.pow(s, jnp.asarray(beta, s.dtype))
-
-
 def scale_only(x, k, beta) -> jax.Array:
   """LRN with ``alpha = 0``: ``x * k ** -beta``, no window sum at all.
 
   ``beta`` is a Python float where it is concrete (the fast powers).
   """
-  return x / power(k, beta)
+  return x / powers.power(k, beta)
 
 
 def _beta(spec: Spec, beta):
@@ -124,37 +105,75 @@ def normalize(spec: Spec, x, alpha, k, beta):
   differentiation rule keeps it, not a wider copy, as its residual.
   """
   x = x.astype(spec.compute_dtype)
-  y = x / power(_s(spec, x, alpha, k), _beta(spec, beta))
+  y = x / powers.power(_s(spec, x, alpha, k), _beta(spec, beta))
   return y.astype(spec.out_dtype)
+
+
+def _window_sum(spec: Spec, v: jax.Array, form: str) -> jax.Array:
+  return windows.window_sum(v, spec.axes, spec.before, spec.after, form)
 
 
 def _s(spec: Spec, x, alpha, k) -> jax.Array:
   """``k + alpha * W(x**2)``, for ``x`` in the compute dtype."""
-  window_sum = _window.window_sum(
-    x * x, spec.axes, spec.before, spec.after, spec.form
-  )
-  return k + alpha * window_sum
+  w = _window_sum(spec, x * x, spec.form)
+  if spec.static_alpha is None:
+    # A traced alpha of 0 must give k where the sum overflowed, as a
+    # concrete 0 does (which skips the sum), not 0 * inf.
+    w = jnp.where(jnp.isinf(w) & (alpha == 0), 0.0, w)
+  return k + alpha * w
+
+
+def _saturate(x: jax.Array) -> jax.Array:
+  """``x``, clipped at the magnitude from which ``x**2`` overflows.
+
+  Where ``|x|`` reaches it, every window that holds ``x`` has ``s = inf``
+  and contributes 0 whatever ``x`` is, so the clip changes no value; it
+  only keeps products such as ``x * dx`` finite.
+  """
+  bound = 2.0 ** (jnp.finfo(x.dtype).maxexp // 2)
+  return jnp.clip(x, -bound, bound)
+
+
+def _slope(r, p, e):
+  """``d(r ** e) / dr = e * r ** (e - 1)``, and 0 at ``r = 0``."""
+  positive = r > 0
+  return jnp.where(positive, e * p / jnp.where(positive, r, 1.0), 0.0)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
+def _static_power(r, e: float):
+  return powers.power(r, e)
+
+
+@_static_power.defjvp
+def _static_power_jvp(e, primals, tangents):
+  (r,), (dr,) = primals, tangents
+  p = powers.power(r, e)
+  return p, _slope(r, p, e) * dr
+
+
+@jax.custom_jvp
+def _traced_power(r, e):
+  return powers.power(r, e)
+
+
+@_traced_power.defjvp
+def _traced_power_jvp(primals, tangents):
+  (r, e), (dr, de) = primals, tangents
+  p = powers.power(r, e)
+  log_r = jnp.log(jnp.where(r > 0, r, 1.0))
+  return p, _slope(r, p, e) * dr + jnp.where(r > 0, p * log_r, 0.0) * de
 
 
 def inverse_power_of_rsqrt(r: jax.Array, beta: Any) -> jax.Array:
-  """``s ** -beta`` given ``r = s ** -0.5``, by multiplications where possible."""
+  """``s ** -beta`` given ``r = s ** -0.5``, by the table of fast powers.
+
+  Its derivatives are 0 where ``r = 0`` (``s = inf``), where the exact
+  ones are ``0 * inf``.
+  """
   if isinstance(beta, float):
-    if beta == 0.0:
-      return jnp.ones_like(r)
-    if beta == 0.25:
-      return lax.sqrt(r)
-    if beta == 0.5:
-      return r
-    if beta == 0.75:
-      return r * lax.sqrt(r)
-    if beta == 1.0:
-      return r * r
-    if beta == 1.5:
-      return r * r * r
-    if beta == 2.0:
-      r2 = r * r
-      return r2 * r2
-  return lax.pow(r, jnp.asarray(2.0 * beta, r.dtype))
+    return _static_power(r, 2.0 * beta)
+  return _traced_power(r, 2.0 * beta)
 
 
 def _tangent(spec: Spec, form: str, present, r, x, alpha, k, beta, *tangents):
@@ -166,27 +185,27 @@ def _tangent(spec: Spec, form: str, present, r, x, alpha, k, beta, *tangents):
   dx, dalpha, dk, dbeta = (
     tangents[sum(present[:i])] if present[i] else None for i in range(4)
   )
-  x = x.astype(spec.compute_dtype)
+  x = _saturate(x.astype(spec.compute_dtype))
   if dx is not None:
     dx = dx.astype(spec.compute_dtype)
   p = inverse_power_of_rsqrt(r, _beta(spec, beta))
   y = x * p
+  # y / s, the factor of every window term.
+  c = y * (r * r)
   # With beta = 0 the LRN is the identity: no window term, which would be
   # 0 * inf = NaN where k = 0 and a window holds only zeros.
   window_terms = spec.static_beta != 0.0
   ds = None
   if dx is not None and window_terms:
-    ds = (2.0 * alpha) * _window.window_sum(
-      x * dx, spec.axes, spec.before, spec.after, form
-    )
+    ds = (c * (2.0 * alpha)) * _window_sum(spec, x * dx, form)
   if dalpha is not None and window_terms:
-    window_sum = _window.window_sum(
-      x * x, spec.axes, spec.before, spec.after, form
-    )
-    ds = window_sum * dalpha if ds is None else ds + window_sum * dalpha
+    # c = 0 where the sum of squares overflowed: the term is 0, not 0 * inf.
+    window_sum = _window_sum(spec, x * x, form)
+    term = jnp.where(c == 0, 0.0, c * window_sum) * dalpha
+    ds = term if ds is None else ds + term
   if dk is not None and window_terms:
-    ds = dk if ds is None else ds + dk
-  dy = None if ds is None else (-beta * ds) * (y * (r * r))
+    ds = c * dk if ds is None else ds + c * dk
+  dy = None if ds is None else -beta * ds
   if dx is not None:
     dy = p * dx if dy is None else dy + p * dx
   if dbeta is not None:
@@ -198,8 +217,9 @@ def _tangent(spec: Spec, form: str, present, r, x, alpha, k, beta, *tangents):
   return dy.astype(spec.out_dtype)
 
 
-def _rsqrt_of_s(spec: Spec, x, alpha, k) -> jax.Array:
-  return lax.rsqrt(_s(spec, x.astype(spec.compute_dtype), alpha, k))
+def _rsqrt_of_s(spec: Spec, x, alpha, k):
+  x = _saturate(x.astype(spec.compute_dtype))
+  return lax.rsqrt(_s(spec, x, alpha, k))
 
 
 def _isolated(fn):
@@ -229,19 +249,11 @@ def _cpu_tangent(spec: Spec, present, r, x, alpha, k, beta, *live):
 
 def _fused_tangent(spec: Spec, present, r, x, alpha, k, beta, *live):
   del r  # Recomputed from x, so that x is the only residual.
+  form = spec.fused_rule_form
 
   def tangent(x, alpha, k, beta, *live):
-    return _tangent(
-      spec,
-      spec.fused_rule_form,
-      present,
-      _rsqrt_of_s(spec, x, alpha, k),
-      x,
-      alpha,
-      k,
-      beta,
-      *live,
-    )
+    r = _rsqrt_of_s(spec, x, alpha, k)
+    return _tangent(spec, form, present, r, x, alpha, k, beta, *live)
 
   return jax.checkpoint(tangent, prevent_cse=False)(x, alpha, k, beta, *live)
 

@@ -2,7 +2,7 @@
 
 jax2onnx finds its plugins by their registration at import time and has no
 entry-point discovery for third-party ones, so someone has to import
-:mod:`flax_lrn._onnx_plugin`. :func:`install` does it, without ever
+:mod:`flax_lrn._onnx.plugin`. :func:`install` does it, without ever
 importing jax2onnx itself:
 
 - if jax2onnx is already imported, it imports the plugin at once;
@@ -28,7 +28,7 @@ from types import ModuleType
 from typing import Any
 
 TARGET = "jax2onnx"
-PLUGIN = "flax_lrn._onnx_plugin"
+PLUGIN = "flax_lrn._onnx.plugin"
 
 _lock = threading.Lock()
 

@@ -1,23 +1,39 @@
-"""The functional core: one implementation of the LRN maths."""
+"""The LRN function, :func:`flax_lrn.lrn`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 from jax.typing import ArrayLike, DTypeLike
 
-from flax_lrn import _arguments, _halo, _normalize, _window
+from flax_lrn._core import halo, kernels, lrn_arguments, lrn_formula, windows
+from flax_lrn._core.checks import AlphaScaling, Mode
 
 Window = int | tuple[int, int]
 
-# The hyper-parameters of `lrn`, in signature order. The module wrappers keep
+
+class Defaults(NamedTuple):
+  """The defaults of :func:`lrn` and the LRN modules: AlexNet's, as written."""
+
+  window: Window = 5
+  alpha: float = 1e-4
+  beta: float = 0.75
+  k: float = 2.0
+  alpha_scaling: AlphaScaling = "none"
+  mode: Mode = "across_channels"
+  channel_axis: int = -1
+
+
+DEFAULTS = Defaults()
+
+# The parameters of `lrn` after `x`, in signature order. The modules keep
 # fields of these names and forward them all, so the three entry points cannot
 # drift apart.
-HYPERPARAMETERS = (
+FIELDS = (
   "window",
   "alpha",
   "beta",
@@ -28,22 +44,24 @@ HYPERPARAMETERS = (
   "spatial_axes",
   "dtype",
   "axis_name",
+  "implementation",
 )
 
 
 def lrn(
   x: ArrayLike,
-  window: Window = 5,
+  window: Window = DEFAULTS.window,
   *,
-  alpha: ArrayLike = 1e-4,
-  beta: ArrayLike = 0.75,
-  k: ArrayLike = 2.0,
-  alpha_scaling: Literal["none", "size"] = "none",
-  mode: Literal["across_channels", "within_channel"] = "across_channels",
-  channel_axis: int = -1,
+  alpha: ArrayLike = DEFAULTS.alpha,
+  beta: ArrayLike = DEFAULTS.beta,
+  k: ArrayLike = DEFAULTS.k,
+  alpha_scaling: AlphaScaling = DEFAULTS.alpha_scaling,
+  mode: Mode = DEFAULTS.mode,
+  channel_axis: int = DEFAULTS.channel_axis,
   spatial_axes: Sequence[int] | None = None,
   dtype: DTypeLike | None = None,
   axis_name: str | None = None,
+  implementation: str | None = None,
 ) -> jax.Array:
   r"""Local Response Normalization (Krizhevsky et al., 2012, §3.3).
 
@@ -125,6 +143,12 @@ def lrn(
       result equals the unsplit computation. Under plain ``jax.jit`` with
       sharded inputs leave it ``None``: XLA inserts the exchange itself. Not
       needed for ``'within_channel'``, whose window stays inside a channel.
+      Also works under ``jax.vmap(..., axis_name=...)`` over channel blocks.
+    implementation: which kernel computes the formula: ``None`` (the
+      default of the context: ``'xla'``, or the ONNX kernel inside
+      ``jax2onnx.to_onnx``) or ``'xla'`` (jax.numpy code that XLA fuses
+      with its neighbours), as ``jax.nn.dot_product_attention`` chooses
+      its kernel.
 
   Returns:
     An array of the shape of ``x`` and dtype ``dtype`` (or ``x.dtype``).
@@ -133,8 +157,9 @@ def lrn(
     TypeError: if ``x`` is not of a real floating dtype, or a parameter has
       the wrong type.
     ValueError: if an axis is out of range, the window is empty or has a
-      negative extent, a hyper-parameter is negative or not finite, or the
-      input has no spatial axis for ``'within_channel'``.
+      negative extent, a hyper-parameter is negative or not finite, the
+      input has no spatial axis for ``'within_channel'``, or
+      ``implementation`` is not a registered kernel.
 
   Example::
 
@@ -144,23 +169,25 @@ def lrn(
     >>> flax_lrn.lrn(x, window=(1, 1), alpha=1.0, beta=1.0, k=0.0)
     Array([[[[0.25      , 0.16666667, 0.25      ]]]], dtype=float32)
   """
-  args = _arguments.resolve(
-    x,
-    window,
-    alpha=alpha,
-    beta=beta,
-    k=k,
-    alpha_scaling=alpha_scaling,
-    mode=mode,
-    channel_axis=channel_axis,
-    spatial_axes=spatial_axes,
-    dtype=dtype,
-    axis_name=axis_name,
-  )
-  return _compute(args)
+  with jax.named_scope("lrn"):
+    args = lrn_arguments.resolve(
+      x,
+      window,
+      alpha=alpha,
+      beta=beta,
+      k=k,
+      alpha_scaling=alpha_scaling,
+      mode=mode,
+      channel_axis=channel_axis,
+      spatial_axes=spatial_axes,
+      dtype=dtype,
+      axis_name=axis_name,
+      implementation=implementation,
+    )
+    return compute(args)
 
 
-def _compute(args: _arguments.Arguments) -> jax.Array:
+def compute(args: lrn_arguments.Arguments) -> jax.Array:
   """LRN of resolved arguments: the computation behind :func:`lrn`."""
   x, out_dtype, compute_dtype = args.x, args.out_dtype, args.compute_dtype
   if x.size == 0:
@@ -172,8 +199,8 @@ def _compute(args: _arguments.Arguments) -> jax.Array:
     # this device's own.
     axis, before = args.channel_axis, args.before
     local = x.shape[axis]
-    wide = _halo.with_halo(x, axis, before, args.after, args.axis_name)
-    y = _compute(args._replace(x=wide, axis_name=None))
+    wide = halo.with_halo(x, axis, before, args.after, args.axis_name)
+    y = compute(args._replace(x=wide, axis_name=None))
     return lax.slice_in_dim(y, before, before + local, axis=axis)
 
   # Hyper-parameters take the compute dtype, so a NumPy float64 scalar does
@@ -182,17 +209,18 @@ def _compute(args: _arguments.Arguments) -> jax.Array:
   if args.static_alpha == 0.0:
     # No window sum at all: 0 * S is NaN once x**2 overflows to inf.
     static_beta = args.static_beta
-    y = _normalize.scale_only(
+    y = lrn_formula.scale_only(
       x.astype(compute_dtype), k, beta if static_beta is None else static_beta
     )
     return y.astype(out_dtype)
   alpha = jnp.asarray(args.alpha, compute_dtype)
   width = args.before + args.after + 1
-  forms = _window.choose_forms(x, args.axes, width)
-  spec = _normalize.Spec(
+  forms = windows.choose_forms(x, args.axes, width)
+  spec = lrn_formula.Spec(
     axes=args.axes,
     before=args.before,
     after=args.after,
+    static_alpha=args.static_alpha,
     static_beta=args.static_beta,
     form=forms.forward,
     rule_form=forms.rule,
@@ -200,4 +228,4 @@ def _compute(args: _arguments.Arguments) -> jax.Array:
     compute_dtype=compute_dtype,
     out_dtype=out_dtype,
   )
-  return _normalize.normalize(spec, x, alpha, k, beta)
+  return kernels.run(spec, x, alpha, k, beta, args.implementation)

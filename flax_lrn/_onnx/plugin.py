@@ -1,13 +1,16 @@
 """The jax2onnx plugin that exports LRN as ONNX's own ``LRN`` operator.
 
 Every entry point of flax_lrn (``lrn``, both modules, the compat front ends)
-ends in ``_normalize.normalize(spec, x, alpha, k, beta)`` with canonical
+ends at the kernel seam, :func:`flax_lrn._core.kernels.run`, with canonical
 arguments: ``x`` in its own dtype (converted to ``spec.compute_dtype``),
 ``alpha`` already divided for ``alpha_scaling='size'``, the window as
-``(before, after)`` extents along ``spec.axes``. While jax2onnx traces a
-model, the plugin replaces that one function with a primitive of its own, so
-the jaxpr keeps one equation per LRN with everything the lowering needs,
-instead of the dozen elementwise and padding equations of the formula.
+``(before, after)`` extents along ``spec.axes``. The plugin registers a
+kernel there, ``'onnx'``, that binds a primitive of its own, and makes it
+the default implementation while jax2onnx converts (its
+``plugin_binding``), so the jaxpr keeps one equation per LRN with everything
+the lowering needs, instead of the dozen elementwise and padding equations
+of the formula. An LRN traced with ``implementation='xla'`` exports as its
+decomposition.
 
 The lowering emits a single ``LRN`` node where the ONNX operator computes the
 same thing (see :func:`flax_lrn.onnx_export.native_lrn` for the policy) and
@@ -30,21 +33,18 @@ import onnx_ir as ir
 from jax.core import ShapedArray
 from jax.extend.core import Primitive
 from jax.interpreters import ad, batching
-from jax2onnx.plugins._patching import MonkeyPatchSpec
 from jax2onnx.plugins.plugin_system import (
   PrimitiveLeafPlugin,
   register_primitive,
 )
 
-from flax_lrn import _normalize
+from flax_lrn._core import kernels, lrn_formula, powers
 
 Policy = Literal["onnxruntime", "spec", "never"]
 POLICIES: tuple[str, ...] = ("onnxruntime", "spec", "never")
 
-# The differentiable implementation, kept for the primitive's evaluation,
-# differentiation and batching rules: during a conversion the module
-# attribute is the patched function, which only binds the primitive.
-_ORIGINAL = _normalize.normalize
+# The XLA kernel evaluates, differentiates and batches the primitive.
+_XLA = lrn_formula.normalize
 
 _POLICY: contextvars.ContextVar[str] = contextvars.ContextVar(
   "flax_lrn_onnx_policy", default="onnxruntime"
@@ -59,12 +59,16 @@ _INT64_MAX = np.iinfo(np.int64).max
 PRIMITIVE = Primitive("flax_lrn_normalize")
 
 
-def _bind(spec: _normalize.Spec, x, alpha, k, beta):
+def _bind(spec: lrn_formula.Spec, x, alpha, k, beta):
   return PRIMITIVE.bind(x, alpha, k, beta, spec=spec)
 
 
+# The name of the kernel at the seam.
+IMPLEMENTATION = "onnx"
+
+
 def _impl(x, alpha, k, beta, *, spec):
-  return _ORIGINAL(spec, x, alpha, k, beta)
+  return _XLA(spec, x, alpha, k, beta)
 
 
 def _abstract_eval(x, alpha, k, beta, *, spec):
@@ -77,7 +81,7 @@ def _jvp(primals, tangents, *, spec):
   # the rule made of plain operators (the CPU one is a conditional, and the
   # choice between them a platform switch, which ONNX has not).
   tangents = tuple(ad.instantiate_zeros(t) for t in tangents)
-  body = functools.partial(_ORIGINAL, spec._replace(rule="fused"))
+  body = functools.partial(_XLA, spec._replace(rule="fused"))
   return jax.jvp(body, tuple(primals), tangents)
 
 
@@ -91,10 +95,11 @@ def _batch(args, dims, *, spec):
     shifted = spec._replace(axes=tuple(a + 1 for a in spec.axes))
     return PRIMITIVE.bind(x, *scalars, spec=shifted), 0
   # Batched hyper-parameters make it a different LRN per example.
-  body = functools.partial(_ORIGINAL, spec)
+  body = functools.partial(_XLA, spec)
   return jax.vmap(body, in_axes=tuple(dims))(*args), 0
 
 
+kernels.register(IMPLEMENTATION, _bind)
 PRIMITIVE.def_impl(_impl)
 PRIMITIVE.def_abstract_eval(_abstract_eval)
 ad.primitive_jvps[PRIMITIVE] = _jvp
@@ -180,7 +185,7 @@ def _static_scalar(ctx: Any, var: Any) -> float | None:
   return None if value is None else float(np.asarray(value))
 
 
-def _native_size(spec: _normalize.Spec, policy: str) -> int | None:
+def _native_size(spec: lrn_formula.Spec, policy: str) -> int | None:
   """The ONNX ``size`` of the window, or None if LRN cannot express it."""
   if policy == "never" or len(spec.axes) != 1:
     return None
@@ -249,7 +254,7 @@ def _lower_native(g, x, spec, size, alpha, k, beta) -> ir.Value:
   return y
 
 
-def _window_sum(g: _Graph, x2: ir.Value, spec: _normalize.Spec) -> ir.Value:
+def _window_sum(g: _Graph, x2: ir.Value, spec: lrn_formula.Spec) -> ir.Value:
   rank = len(g.dims)
   width = spec.before + spec.after + 1
   if width == 1:
@@ -280,21 +285,14 @@ def _window_sum(g: _Graph, x2: ir.Value, spec: _normalize.Spec) -> ir.Value:
 
 
 def _power(g: _Graph, s: ir.Value, beta: float | None, beta_val: ir.Value):
-  """``s ** beta`` as ``_normalize.power`` computes it."""
-  if beta == 0.25:
-    return g.op("Sqrt", g.op("Sqrt", s))
-  if beta == 0.5:
-    return g.op("Sqrt", s)
-  if beta == 0.75:
-    q = g.op("Sqrt", s)
-    return g.op("Mul", q, g.op("Sqrt", q))
-  if beta == 1.0:
-    return s
-  if beta == 1.5:
-    return g.op("Mul", s, g.op("Sqrt", s))
-  if beta == 2.0:
-    return g.op("Mul", s, s)
-  return g.op("Pow", s, beta_val if beta is None else g.scalar(beta))
+  """``s ** beta`` as the JAX formula computes it, from the same table."""
+  ops = powers.Ops(
+    sqrt=lambda v: g.op("Sqrt", v),
+    mul=lambda a, b: g.op("Mul", a, b),
+    one=lambda v: g.op("Div", v, v),
+    pow=lambda v, e: g.op("Pow", v, beta_val if e is None else g.scalar(e)),
+  )
+  return powers.power(s, beta, ops)
 
 
 def _lower_decomposed(g, x, spec, alpha, k, beta) -> ir.Value:
@@ -304,11 +302,6 @@ def _lower_decomposed(g, x, spec, alpha, k, beta) -> ir.Value:
   window_sum = _window_sum(g, g.op("Mul", x, x), spec)
   s = g.op("Add", k, g.op("Mul", alpha, window_sum))
   return g.op("Div", x, _power(g, s, spec.static_beta, beta))
-
-
-def _patch(original: Any) -> Any:
-  del original  # kept by the module as _ORIGINAL
-  return _bind
 
 
 @register_primitive(
@@ -328,11 +321,18 @@ class LRNPlugin(PrimitiveLeafPlugin):
   _PRIM = PRIMITIVE
 
   @classmethod
-  def binding_specs(cls) -> list[Any]:
-    return [MonkeyPatchSpec("flax_lrn._normalize", "normalize", _patch)]
+  @contextlib.contextmanager
+  def plugin_binding(cls) -> Iterator[None]:
+    # jax2onnx enters this for every conversion: the LRNs it traces bind
+    # the primitive, unless they name their implementation.
+    with (
+      super().plugin_binding(),
+      kernels.default_implementation(IMPLEMENTATION),
+    ):
+      yield
 
   def lower(self, ctx: Any, eqn: Any) -> None:
-    spec: _normalize.Spec = eqn.params["spec"]
+    spec: lrn_formula.Spec = eqn.params["spec"]
     x_var, alpha_var, k_var, beta_var = eqn.invars
     (out_var,) = eqn.outvars
     x = ctx.get_value_for_var(x_var, name_hint=ctx.fresh_name("lrn_in"))

@@ -1,4 +1,4 @@
-"""Halo exchange for a channel axis split across a `shard_map` mesh axis."""
+"""Halo exchange for a channel axis split over a ``shard_map`` or ``vmap`` axis."""
 
 from __future__ import annotations
 
@@ -10,15 +10,20 @@ from jax import lax
 def _neighbour_blocks(x: jax.Array, axis_name: str, shift: int, n: int):
   """The ``n`` blocks ``shift, 2*shift, ...`` positions away, nearest first.
 
-  Devices past either end of the mesh axis receive zeros from ``ppermute``,
-  which is exactly the zero padding of the unsplit array.
+  Blocks from past either end of the axis are zeros, exactly the zero
+  padding of the unsplit array. The permutation is a full cycle, whose
+  wrapped-around blocks are then zeroed: ``vmap``'s ``ppermute`` accepts
+  only full permutations, and ``shard_map``'s sends one block more.
   """
   size = lax.axis_size(axis_name)
+  index = lax.axis_index(axis_name)
   blocks = []
   for hop in range(1, n + 1):
     d = hop * shift
-    perm = [(i, i + d) for i in range(size) if 0 <= i + d < size]
-    blocks.append(lax.ppermute(x, axis_name, perm))
+    perm = [(i, (i + d) % size) for i in range(size)]
+    block = lax.ppermute(x, axis_name, perm)
+    inside = (index - d >= 0) & (index - d < size)
+    blocks.append(jnp.where(inside, block, jnp.zeros_like(block)))
   return blocks
 
 
