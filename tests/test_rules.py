@@ -115,6 +115,34 @@ def test_rule_float32_second_order(rule):
 
 
 @pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("big", [3e38, 1e25, 1.8e19])
+def test_rule_saturates_at_huge_inputs(rule, big):
+  """Where x**2 overflows, every derivative is finite and 0 as it should be.
+
+  Forward and reverse mode agree, and the Hessian is the float64 one (where
+  nothing overflows and a huge entry's terms are tiny).
+  """
+  x = np.asarray([[big, 1.0, 2.0, 3.0, -big, 4.0, -2.0]], np.float32)
+
+  def f(v):
+    return _lrn(v, 1, 1, rule)
+
+  xj = jnp.asarray(x)
+  forward, backward = jax.jacfwd(f)(xj), jax.jacrev(f)(xj)
+  assert np.all(np.isfinite(forward)) and np.all(np.isfinite(backward))
+  np.testing.assert_allclose(forward, backward, rtol=1e-6, atol=1e-30)
+
+  def loss(v):
+    return jnp.sum(f(v) ** 2)
+
+  got = np.asarray(jax.hessian(loss)(xj))[0, :, 0, :]
+  assert np.all(np.isfinite(got))
+  with jax.enable_x64(True):
+    want = np.asarray(jax.hessian(loss)(jnp.asarray(x, jnp.float64)))
+  np.testing.assert_allclose(got, want[0, :, 0, :], rtol=2e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("rule", RULES)
 @pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
 def test_rule_keeps_narrow_dtypes(rule, dtype):
   """Narrow inputs are converted inside: the gradient comes back narrow."""

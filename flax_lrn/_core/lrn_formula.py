@@ -30,11 +30,12 @@ carries each one's rule):
 
 Huge finite inputs: where ``x**2`` overflows, ``s`` is infinite and ``y``
 is 0, a saturated value whose derivatives the rule gives as 0 to every
-order. To that end the rule reads ``x`` through :func:`_saturate`, which
-clips it where its square overflows anyway (nothing changes where it does
-not), and its powers of ``r`` have derivatives that are 0 where ``r = 0``;
-otherwise ``0 * inf`` would turn a tangent, or a second derivative, into
-NaN.
+order; otherwise ``0 * inf`` would turn a tangent, or a second derivative,
+into NaN. The tangent's ``x * dx`` reads ``x`` through :func:`_saturate`,
+which clips it where its square overflows anyway (nothing changes where it
+does not), and ``r`` and its powers have derivatives that are 0 where
+``r = 0``. Those derivatives are only taken at second order, so first-order
+programs compile as they would without them.
 """
 
 from __future__ import annotations
@@ -176,16 +177,24 @@ def inverse_power_of_rsqrt(r: jax.Array, beta: Any) -> jax.Array:
   return _traced_power(r, 2.0 * beta)
 
 
-def _tangent(spec: Spec, form: str, present, r, x, alpha, k, beta, *tangents):
+def _tangent(
+  spec: Spec, form: str, clip: bool, present, r, x, alpha, k, beta, *tangents
+):
   """The tangent, given ``r = s ** -0.5``.
 
   Everything but ``r`` is an elementwise function of ``r`` and ``x``, which
   the callers recompute inside the backward pass instead of storing.
+  ``clip`` reads ``x`` through :func:`_saturate` everywhere (what XLA fuses
+  best on GPU and TPU); otherwise only ``x * dx`` does (on a CPU, where the
+  clip would be recomputed at every shifted read of the transposed sum).
   """
   dx, dalpha, dk, dbeta = (
     tangents[sum(present[:i])] if present[i] else None for i in range(4)
   )
-  x = _saturate(x.astype(spec.compute_dtype))
+  x = x.astype(spec.compute_dtype)
+  saturated = _saturate(x)
+  if clip:
+    x = saturated
   if dx is not None:
     dx = dx.astype(spec.compute_dtype)
   p = inverse_power_of_rsqrt(r, _beta(spec, beta))
@@ -197,7 +206,8 @@ def _tangent(spec: Spec, form: str, present, r, x, alpha, k, beta, *tangents):
   window_terms = spec.static_beta != 0.0
   ds = None
   if dx is not None and window_terms:
-    ds = (c * (2.0 * alpha)) * _window_sum(spec, x * dx, form)
+    # The clip keeps the sum finite where c = 0.
+    ds = (c * (2.0 * alpha)) * _window_sum(spec, saturated * dx, form)
   if dalpha is not None and window_terms:
     # c = 0 where the sum of squares overflowed: the term is 0, not 0 * inf.
     window_sum = _window_sum(spec, x * x, form)
@@ -217,9 +227,34 @@ def _tangent(spec: Spec, form: str, present, r, x, alpha, k, beta, *tangents):
   return dy.astype(spec.out_dtype)
 
 
-def _rsqrt_of_s(spec: Spec, x, alpha, k):
-  x = _saturate(x.astype(spec.compute_dtype))
-  return lax.rsqrt(_s(spec, x, alpha, k))
+@jax.custom_jvp
+def _rsqrt(s):
+  return lax.rsqrt(s)
+
+
+@_rsqrt.defjvp
+def _rsqrt_jvp(primals, tangents):
+  (s,), (ds,) = primals, tangents
+  r = lax.rsqrt(s)
+  # -r**3 / 2 ds, and 0 where s = inf (r = 0), whatever ds is there.
+  return r, jnp.where(r > 0, (-0.5 * r * r * r) * ds, 0.0)
+
+
+def _rsqrt_of_s(spec: Spec, x, alpha, k, clip: bool) -> jax.Array:
+  """``r = s ** -0.5``, with 0 derivatives to every order where ``r = 0``.
+
+  Either from the clipped ``x``, whose tangent is 0 where it is clipped, or
+  through :func:`_rsqrt`, whose tangent is 0 there.
+  """
+  x = x.astype(spec.compute_dtype)
+  if clip:
+    return lax.rsqrt(_s(spec, _saturate(x), alpha, k))
+  return _rsqrt(_s(spec, x, alpha, k))
+
+
+def _output(spec: Spec, r, x, beta) -> jax.Array:
+  p = inverse_power_of_rsqrt(r, _beta(spec, beta))
+  return (x.astype(spec.compute_dtype) * p).astype(spec.out_dtype)
 
 
 def _isolated(fn):
@@ -242,42 +277,41 @@ def _isolated(fn):
   return run
 
 
-def _cpu_tangent(spec: Spec, present, r, x, alpha, k, beta, *live):
-  tangent = functools.partial(_tangent, spec, spec.rule_form, present)
-  return _isolated(tangent)(r, x, alpha, k, beta, *live)
+def _isolated_jvp(spec: Spec, present, x, alpha, k, beta, *live):
+  """The CPU rule: ``y`` and the tangent, isolated, from the residual ``r``."""
+  r = _rsqrt_of_s(spec, x, alpha, k, clip=False)
+  tangent = functools.partial(_tangent, spec, spec.rule_form, False, present)
+  dy = _isolated(tangent)(r, x, alpha, k, beta, *live)
+  return _output(spec, r, x, beta), dy
 
 
-def _fused_tangent(spec: Spec, present, r, x, alpha, k, beta, *live):
-  del r  # Recomputed from x, so that x is the only residual.
+def _fused_jvp(spec: Spec, present, x, alpha, k, beta, *live):
+  """The GPU and TPU rule: the tangent recomputes everything from ``x``."""
+  r = _rsqrt_of_s(spec, x, alpha, k, clip=True)
   form = spec.fused_rule_form
 
   def tangent(x, alpha, k, beta, *live):
-    r = _rsqrt_of_s(spec, x, alpha, k)
-    return _tangent(spec, form, present, r, x, alpha, k, beta, *live)
+    r = _rsqrt_of_s(spec, x, alpha, k, clip=True)
+    return _tangent(spec, form, True, present, r, x, alpha, k, beta, *live)
 
-  return jax.checkpoint(tangent, prevent_cse=False)(x, alpha, k, beta, *live)
+  dy = jax.checkpoint(tangent, prevent_cse=False)(x, alpha, k, beta, *live)
+  return _output(spec, r, x, beta), dy
 
 
 def _normalize_jvp(spec: Spec, primals, tangents):
   x, alpha, k, beta = primals
   present = tuple(not isinstance(t, SymbolicZero) for t in tangents)
-  r = _rsqrt_of_s(spec, x, alpha, k)
-  y = x.astype(spec.compute_dtype) * inverse_power_of_rsqrt(
-    r, _beta(spec, beta)
-  )
-  y = y.astype(spec.out_dtype)
   if not any(present):
+    y = _output(spec, _rsqrt_of_s(spec, x, alpha, k, clip=False), x, beta)
     return y, jnp.zeros_like(y)
   live = [t for t in tangents if not isinstance(t, SymbolicZero)]
-  isolated = functools.partial(_cpu_tangent, spec, present)
-  fused = functools.partial(_fused_tangent, spec, present)
+  isolated = functools.partial(_isolated_jvp, spec, present)
+  fused = functools.partial(_fused_jvp, spec, present)
   if spec.rule == "isolated":
-    return y, isolated(r, *primals, *live)
+    return isolated(*primals, *live)
   if spec.rule == "fused":
-    return y, fused(r, *primals, *live)
-  return y, lax.platform_dependent(
-    r, *primals, *live, cpu=isolated, default=fused
-  )
+    return fused(*primals, *live)
+  return lax.platform_dependent(*primals, *live, cpu=isolated, default=fused)
 
 
 # Symbolic zeros let the rule skip the terms of undifferentiated
