@@ -186,10 +186,23 @@ def _gdn_entry_points(epsilon: float, dtype: str):
   linen_cai = flax_lrn.GDN.from_compressai(channel_axis=-1)
   layer = lrn_nnx.GDN(4, epsilon=epsilon, param_dtype=param_dtype)
   nnx.update(layer, params)
+  layer_tfc = lrn_nnx.GDN.from_tensorflow_compression(
+    alpha_parameter=2.0,
+    epsilon_parameter=epsilon,
+    num_features=4,
+    param_dtype=param_dtype,
+  )
+  nnx.update(layer_tfc, params)
   entries = {
     "gdn": lambda x: flax_lrn.gdn(x, beta, gamma, epsilon=epsilon),
+    "compat_gdn.tensorflow_compression": (
+      lambda x: compat_gdn.tensorflow_compression(
+        x, beta, gamma, alpha=2.0, epsilon=epsilon
+      )
+    ),
     "linen.GDN": lambda x: linen.apply({"params": params}, x),
     "nnx.GDN": lambda x: layer(x),
+    "nnx.GDN.from_tensorflow_compression": lambda x: layer_tfc(x),
   }
   if epsilon == 0.5:  # CompressAI's GDN
     entries["compat_gdn.compressai"] = lambda x: compat_gdn.compressai(
