@@ -395,3 +395,26 @@ def test_an_explicit_xla_implementation_exports_as_the_decomposition():
   assert "LRN" not in _ops(model)
   x = _random((2, 5, 3, 3))
   np.testing.assert_allclose(_run(model, x), fn(x), rtol=1e-5, atol=1e-6)
+
+
+def test_a_function_jitted_inside_the_conversion_keeps_working_after_it():
+  """jax.jit caches the trace it made during to_onnx, primitive and all."""
+
+  def lrn(v):
+    return flax_lrn.lrn(v, 5, alpha=1.0, channel_axis=1)
+
+  f = jax.jit(lrn)
+  x = _random((2, 8, 3, 3))
+  model = to_onnx(f, [(2, 8, 3, 3)])
+  assert _ops(model).count("LRN") == 1
+  assert _onnx_plugin.PRIMITIVE.name in str(jax.make_jaxpr(f)(x))
+  np.testing.assert_allclose(f(x), lrn(x), rtol=1e-6)
+
+  def loss(g):
+    return lambda v: jnp.sum(g(v) ** 2)
+
+  np.testing.assert_allclose(
+    jax.jit(jax.grad(loss(f)))(x), jax.grad(loss(lrn))(x), rtol=1e-5, atol=1e-7
+  )
+  batched = jax.vmap(f)(jnp.stack([x, 2 * x]))
+  np.testing.assert_allclose(batched[1], lrn(2 * x), rtol=1e-6)

@@ -32,7 +32,7 @@ import numpy as np
 import onnx_ir as ir
 from jax.core import ShapedArray
 from jax.extend.core import Primitive
-from jax.interpreters import ad, batching
+from jax.interpreters import ad, batching, mlir
 from jax2onnx.plugins.plugin_system import (
   PrimitiveLeafPlugin,
   register_primitive,
@@ -104,6 +104,9 @@ PRIMITIVE.def_impl(_impl)
 PRIMITIVE.def_abstract_eval(_abstract_eval)
 ad.primitive_jvps[PRIMITIVE] = _jvp
 batching.primitive_batchers[PRIMITIVE] = _batch
+# A function that jax.jit first traced inside a conversion keeps that trace,
+# primitive included, for its later calls: they compile the XLA kernel.
+mlir.register_lowering(PRIMITIVE, mlir.lower_fun(_impl, multiple_results=False))
 
 
 @contextlib.contextmanager
