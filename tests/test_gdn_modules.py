@@ -278,3 +278,23 @@ def test_tfc_variables_round_trip():
   np.testing.assert_allclose(y, ref.gdn(X, beta, gamma, alpha, 1.0), rtol=1e-5)
   with pytest.raises(ValueError, match="No \\['reparam_gamma'\\]"):
     compat_gdn.params_from_tensorflow_compression({"gdn/reparam_beta:0": 1.0})
+
+
+def test_flags_follow_one_rule_in_the_function_constructors_and_modules():
+  """A NumPy bool is a bool everywhere; anything else is refused alike."""
+  x = jnp.ones((2, 3))
+  want = flax_lrn.gdn(x, jnp.ones(3), 0.1 * jnp.eye(3), inverse=np.True_)
+  layer = flax_lrn.GDN.from_compressai(np.True_, channel_axis=-1)
+  assert layer.inverse is True
+  np.testing.assert_allclose(
+    layer.apply(layer.init(jax.random.key(0), x), x), want
+  )
+  nnx_layer = lrn_nnx.GDN(3, inverse=np.True_, alpha=2.0)
+  np.testing.assert_allclose(nnx_layer(x), want)
+  for build in (
+    lambda: flax_lrn.GDN.from_tensorflow_compression(inverse=1),
+    lambda: lrn_nnx.GDN(3, rectify="yes"),
+    lambda: flax_lrn.gdn(x, jnp.ones(3), jnp.eye(3), inverse=1),
+  ):
+    with pytest.raises(TypeError, match="must be a bool, got"):
+      build()

@@ -52,12 +52,6 @@ TENSORFLOW_COMPRESSION = TensorFlowCompressionDefaults()
 COMPRESSAI = CompressAIDefaults()
 
 
-def _flag(name: str, value: Any) -> bool:
-  if not isinstance(value, bool):
-    raise TypeError(f"{name} must be a bool, got {value!r}.")
-  return value
-
-
 def channel_axis_of(data_format: Any) -> int:
   """tensorflow_compression's ``data_format`` as a channel axis."""
   if data_format not in DATA_FORMATS:
@@ -76,8 +70,8 @@ def tensorflow_compression(
 ) -> dict[str, Any]:
   """The fields of ``tfc.GDN(...)``; a ``None`` parameter is learned from 1."""
   fields = dict(
-    inverse=_flag("inverse", inverse),
-    rectify=_flag("rectify", rectify),
+    inverse=checks.check_bool("inverse", inverse),
+    rectify=checks.check_bool("rectify", rectify),
     channel_axis=channel_axis_of(data_format),
     beta_min=BETA_MINIMUM,
   )
@@ -119,9 +113,9 @@ def compressai(
       "gamma_init", gamma_init, "the initial diagonal of gamma"
     ),
   )
-  simplified = _flag("simplified", simplified)
+  simplified = checks.check_bool("simplified", simplified)
   return dict(
-    inverse=_flag("inverse", inverse),
+    inverse=checks.check_bool("inverse", inverse),
     rectify=False,
     alpha=1.0 if simplified else 2.0,
     epsilon=1.0 if simplified else 0.5,

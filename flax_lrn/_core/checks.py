@@ -69,6 +69,19 @@ def _describe(value: Any) -> str:
   return f"{value!r} of type {type(value).__name__}"
 
 
+def check_bool(name: str, value: Any) -> bool:
+  """Returns a flag as a Python bool; a NumPy bool is a bool too.
+
+  Raises:
+    TypeError: if ``value`` is not a bool.
+  """
+  if not isinstance(value, (bool, np.bool_)):
+    raise TypeError(
+      f"{name} must be a bool, got {value!r} of type {type(value).__name__}."
+    )
+  return bool(value)
+
+
 def check_int(
   name: str, value: Any, minimum: int | None = None, meaning: str = ""
 ) -> int:

@@ -175,8 +175,8 @@ def gdn_of_checked(
 
 
 def _gdn(checked, beta, gamma, alpha, epsilon, inverse, rectify, dtype):
-  inverse = _check_flag("inverse", inverse)
-  rectify = _check_flag("rectify", rectify)
+  inverse = checks.check_bool("inverse", inverse)
+  rectify = checks.check_bool("rectify", rectify)
   static_alpha = checks.check_nonnegative("alpha", alpha, "the exponent of |x|")
   static_epsilon = checks.check_nonnegative(
     "epsilon", epsilon, "the exponent of the pool"
@@ -245,14 +245,6 @@ def _scale(x, s, static_epsilon, epsilon, inverse: bool) -> jax.Array:
   if static_epsilon == 1.0:
     return x / s
   return x * powers.inverse_power(s, static_epsilon)
-
-
-def _check_flag(name: str, value: Any) -> bool:
-  if not isinstance(value, (bool, np.bool_)):
-    raise TypeError(
-      f"{name} must be a bool, got {value!r} of type {type(value).__name__}."
-    )
-  return bool(value)
 
 
 def _check_weights(

@@ -74,8 +74,7 @@ def check_fields(fields: Mapping[str, Any]) -> None:
       bound.
   """
   for name in ("inverse", "rectify", "learn_alpha", "learn_epsilon"):
-    if not isinstance(fields[name], bool):
-      raise TypeError(f"{name} must be a bool, got {fields[name]!r}.")
+    checks.check_bool(name, fields[name])
   checks.check_nonnegative("alpha", fields["alpha"], "the exponent of |x|")
   checks.check_nonnegative(
     "epsilon", fields["epsilon"], "the exponent of the pool"
