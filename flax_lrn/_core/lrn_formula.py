@@ -243,13 +243,10 @@ def _rsqrt_jvp(primals, tangents):
 def _rsqrt_of_s(spec: Spec, x, alpha, k, clip: bool) -> jax.Array:
   """``r = s ** -0.5``, with 0 derivatives to every order where ``r = 0``.
 
-  Either from the clipped ``x``, whose tangent is 0 where it is clipped, or
-  through :func:`_rsqrt`, whose tangent is 0 there.
+  ``clip`` reads ``x`` through :func:`_saturate`, as the tangent does.
   """
   x = x.astype(spec.compute_dtype)
-  if clip:
-    return lax.rsqrt(_s(spec, _saturate(x), alpha, k))
-  return _rsqrt(_s(spec, x, alpha, k))
+  return _rsqrt(_s(spec, _saturate(x) if clip else x, alpha, k))
 
 
 def _output(spec: Spec, r, x, beta) -> jax.Array:
