@@ -24,7 +24,8 @@ Tolerances, and why:
   for gradients, where one rounding of a cancelling sum can be a whole ulp
   of the largest term).
 
-Runtime: about 13 s on 2 CPU cores (CPU only).
+Runtime: about 40 s on 2 CPU cores (CPU only), most of it the Pallas kernel
+in Pallas's interpreter.
 """
 
 from __future__ import annotations
@@ -70,6 +71,33 @@ CONFIGS = [
     (1, 2),
   ),
   ("wide_window", (4, 256), dict(window=101, alpha=3.0, k=1.0), (-1,)),
+  # The Pallas kernel: Triton on a GPU, Pallas's interpreter on a CPU.
+  (
+    "within_channel_pallas",
+    (2, 11, 13, 40),
+    dict(
+      window=5,
+      alpha=2.0,
+      k=1.0,
+      beta=0.75,
+      mode="within_channel",
+      implementation="pallas",
+    ),
+    (1, 2),
+  ),
+  (
+    "nchw_pallas",
+    (2, 16, 5, 5),
+    dict(
+      window=(2, 1),
+      alpha=4.0,
+      k=1.0,
+      beta=0.6,
+      channel_axis=1,
+      implementation="pallas",
+    ),
+    (1,),
+  ),
 ]
 
 TOLERANCES = {

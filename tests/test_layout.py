@@ -90,7 +90,7 @@ def test_every_implementation_is_a_registered_kernel():
     flax_lrn.lrn(x, 3, implementation="xla"), flax_lrn.lrn(x, 3)
   )
   with pytest.raises(ValueError, match="implementation must be None or one"):
-    flax_lrn.lrn(x, 3, implementation="pallas")
+    flax_lrn.lrn(x, 3, implementation="triton")
   with pytest.raises(ValueError, match="implementation must be None or one"):
     flax_lrn.nnx.LRN(implementation="cuda")
 
@@ -118,7 +118,7 @@ def test_a_registered_kernel_receives_the_resolved_arguments():
   layer = flax_lrn.LRN(implementation="test-kernel")
   layer.apply({}, x)
   assert len(seen) == 2
-  with pytest.raises(ValueError, match="'xla' is the XLA kernel"):
+  with pytest.raises(ValueError, match="'xla' is a built-in kernel"):
     kernels.register("xla", kernel)
 
 

@@ -9,7 +9,9 @@ downwards:
   its differentiation rules, GDN and the ONNX lowering;
 * :mod:`.windows`: zero-padded window sums, the one linear operator;
 * :mod:`.halo`: the halo exchange of a channel axis split by ``shard_map``;
-* :mod:`.lrn_formula`: the LRN formula and its differentiation rules;
+* :mod:`.lrn_formula`: the LRN formula and its differentiation rules (the
+  XLA kernel);
+* :mod:`.pallas_kernel`: the hand-written GPU kernel (``'pallas'``);
 * :mod:`.kernels`: the kernel seam, where the formula's implementation is
   chosen (``implementation=``);
 * :mod:`.lrn_arguments`, :mod:`.lrn`: :func:`flax_lrn.lrn`;

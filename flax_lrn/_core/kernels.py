@@ -14,8 +14,10 @@ This is where another implementation plugs in:
 * the ONNX export registers a kernel that binds one primitive per LRN,
   which it lowers to ONNX's own ``LRN`` operator, and makes it the default
   for the duration of a ``jax2onnx.to_onnx`` call;
-* a hand-written accelerator kernel (Pallas, say) would register itself
-  under its own name and be chosen with ``implementation=``.
+* ``'pallas'`` (``flax_lrn._core.pallas_kernel``) is a hand-written GPU
+  kernel for windows over axes other than the last (within a channel),
+  imported when first used; another accelerator kernel would register
+  itself under its own name in the same way.
 
 A kernel takes ``x`` in its own dtype and the scalars in
 ``spec.compute_dtype``, and returns ``spec.out_dtype``; it must be
@@ -37,8 +39,17 @@ from flax_lrn._core import lrn_formula
 Kernel = Callable[..., jax.Array]
 
 XLA = "xla"
+PALLAS = "pallas"
 
-_KERNELS: dict[str, Kernel] = {XLA: lrn_formula.normalize}
+
+def _pallas(spec: lrn_formula.Spec, x, alpha, k, beta) -> jax.Array:
+  # Imported when first used: Pallas costs an import the XLA kernel does not.
+  from flax_lrn._core import pallas_kernel
+
+  return pallas_kernel.normalize(spec, x, alpha, k, beta)
+
+
+_KERNELS: dict[str, Kernel] = {XLA: lrn_formula.normalize, PALLAS: _pallas}
 
 _DEFAULT: contextvars.ContextVar[str] = contextvars.ContextVar(
   "flax_lrn_implementation", default=XLA
@@ -51,10 +62,11 @@ def register(name: str, kernel: Kernel) -> None:
   Registering a name again replaces its kernel (a reloaded plugin).
 
   Raises:
-    ValueError: if ``name`` is ``'xla'``, which stays the XLA kernel.
+    ValueError: if ``name`` is ``'xla'`` or ``'pallas'``, the built-in
+      kernels' names.
   """
-  if name == XLA:
-    raise ValueError("implementation 'xla' is the XLA kernel's name.")
+  if name in (XLA, PALLAS):
+    raise ValueError(f"implementation {name!r} is a built-in kernel's name.")
   _KERNELS[name] = kernel
 
 

@@ -144,11 +144,15 @@ def lrn(
       sharded inputs leave it ``None``: XLA inserts the exchange itself. Not
       needed for ``'within_channel'``, whose window stays inside a channel.
       Also works under ``jax.vmap(..., axis_name=...)`` over channel blocks.
-    implementation: which kernel computes the formula: ``None`` (the
+    implementation: which kernel computes the formula, as
+      ``jax.nn.dot_product_attention`` chooses its kernel: ``None`` (the
       default of the context: ``'xla'``, or the ONNX kernel inside
-      ``jax2onnx.to_onnx``) or ``'xla'`` (jax.numpy code that XLA fuses
-      with its neighbours), as ``jax.nn.dot_product_attention`` chooses
-      its kernel.
+      ``jax2onnx.to_onnx``), ``'xla'`` (jax.numpy code that XLA fuses with
+      its neighbours) or ``'pallas'`` (a hand-written GPU kernel for a
+      window that does not span the last axis, such as
+      ``'within_channel'`` on channels-last input: one pass forward, two
+      backward; first-order reverse mode only, Pallas's interpreter on a
+      CPU, the XLA kernel on a TPU; see the performance guide).
 
   Returns:
     An array of the shape of ``x`` and dtype ``dtype`` (or ``x.dtype``).

@@ -31,7 +31,7 @@ carries each one's rule):
 Huge finite inputs: where ``x**2`` overflows, ``s`` is infinite and ``y``
 is 0, a saturated value whose derivatives the rule gives as 0 to every
 order; otherwise ``0 * inf`` would turn a tangent, or a second derivative,
-into NaN. The tangent's ``x * dx`` reads ``x`` through :func:`_saturate`,
+into NaN. The tangent's ``x * dx`` reads ``x`` through :func:`saturate`,
 which clips it where its square overflows anyway (nothing changes where it
 does not), and ``r`` and its powers have derivatives that are 0 where
 ``r = 0``. Those derivatives are only taken at second order, so first-order
@@ -124,7 +124,7 @@ def _s(spec: Spec, x, alpha, k) -> jax.Array:
   return k + alpha * w
 
 
-def _saturate(x: jax.Array) -> jax.Array:
+def saturate(x: jax.Array) -> jax.Array:
   """``x``, clipped at the magnitude from which ``x**2`` overflows.
 
   Where ``|x|`` reaches it, every window that holds ``x`` has ``s = inf``
@@ -184,7 +184,7 @@ def _tangent(
 
   Everything but ``r`` is an elementwise function of ``r`` and ``x``, which
   the callers recompute inside the backward pass instead of storing.
-  ``clip`` reads ``x`` through :func:`_saturate` everywhere (what XLA fuses
+  ``clip`` reads ``x`` through :func:`saturate` everywhere (what XLA fuses
   best on GPU and TPU); otherwise only ``x * dx`` does (on a CPU, where the
   clip would be recomputed at every shifted read of the transposed sum).
   """
@@ -192,7 +192,7 @@ def _tangent(
     tangents[sum(present[:i])] if present[i] else None for i in range(4)
   )
   x = x.astype(spec.compute_dtype)
-  saturated = _saturate(x)
+  saturated = saturate(x)
   if clip:
     x = saturated
   if dx is not None:
@@ -243,10 +243,10 @@ def _rsqrt_jvp(primals, tangents):
 def _rsqrt_of_s(spec: Spec, x, alpha, k, clip: bool) -> jax.Array:
   """``r = s ** -0.5``, with 0 derivatives to every order where ``r = 0``.
 
-  ``clip`` reads ``x`` through :func:`_saturate`, as the tangent does.
+  ``clip`` reads ``x`` through :func:`saturate`, as the tangent does.
   """
   x = x.astype(spec.compute_dtype)
-  return _rsqrt(_s(spec, _saturate(x) if clip else x, alpha, k))
+  return _rsqrt(_s(spec, saturate(x) if clip else x, alpha, k))
 
 
 def _output(spec: Spec, r, x, beta) -> jax.Array:
