@@ -128,11 +128,14 @@ def over_input(
   return out
 
 
-def measure(target: str, shape, dtype: str, mode: str) -> dict[str, Any]:
+def measure(
+  target: str, shape, dtype: str, mode: str, implementation: str = "xla"
+) -> dict[str, Any]:
   """Every call form of one configuration, per device, over the f32 input's bytes.
 
   The batch is split over the slice's devices, so each compiles the program
-  for one ``shape`` shard, and the figures are per device.
+  for one ``shape`` shard, and the figures are per device. ``implementation``
+  names flax_lrn's kernel.
   """
   m = mesh(target)
   n = len(m.devices.flat)
@@ -148,7 +151,7 @@ def measure(target: str, shape, dtype: str, mode: str) -> dict[str, Any]:
   x_bytes = int(np.prod(shape)) * 4
   raw = {
     name: program_stats(jax.jit(fn).lower(*args[sig]).compile())
-    for name, (fn, sig) in programs.programs(mode).items()
+    for name, (fn, sig) in programs.programs(mode, implementation).items()
   }
   return over_input(raw, x_bytes)
 
@@ -160,16 +163,28 @@ def main(argv: Sequence[str] | None = None) -> int:
   parser.add_argument("--dtypes", default="f32,bf16")
   parser.add_argument("--modes", default="across,within")
   parser.add_argument(
+    "--implementations",
+    default="xla",
+    help="flax_lrn kernels, comma-separated; 'pallas' runs within channels"
+    " only (its window cannot span the last axis)",
+  )
+  parser.add_argument(
     "--out", type=pathlib.Path, default=HERE.parent / "results" / "aot.json"
   )
   args = parser.parse_args(argv)
   shape = config.SHAPES[args.shape]
   rows = []
-  for dtype in args.dtypes.split(","):
-    for mode in args.modes.split(","):
-      forms = measure(args.target, shape, dtype, mode)
-      rows.append({"dtype": dtype, "mode": mode, "forms": forms})
-      print(args.target, dtype, mode, json.dumps(forms), flush=True)
+  for implementation in args.implementations.split(","):
+    for dtype in args.dtypes.split(","):
+      for mode in args.modes.split(","):
+        if implementation == "pallas" and mode == "across":
+          continue  # the window spans the last axis: not the kernel's
+        forms = measure(args.target, shape, dtype, mode, implementation)
+        rows.append(
+          {"dtype": dtype, "mode": mode, "implementation": implementation,
+           "forms": forms}
+        )  # fmt: skip
+        print(args.target, implementation, dtype, mode, json.dumps(forms))
   report = json.loads(args.out.read_text()) if args.out.exists() else {}
   report[args.target] = {
     "device": TARGETS[args.target],

@@ -69,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--inner", type=int, default=None, help="runs per sample")
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+  p.add_argument(
+    "--implementation",
+    choices=("xla", "pallas"),
+    default="xla",
+    help="flax_lrn's kernel; 'pallas' takes windows that do not span the"
+    " last axis (--modes within)",
+  )
   p.add_argument("--out", type=pathlib.Path, default=RESULTS)
   p.add_argument(
     "--markdown", type=pathlib.Path, help="rewrite this file's results block"
@@ -115,6 +122,11 @@ def main(argv: Sequence[str] | None = None) -> int:
   if args.command == "render":
     print(_render(args.out, args.markdown, args.section))
     return 0
+  if args.implementation == "pallas" and "across" in args.modes:
+    parser.error(
+      "--implementation pallas: the window spans the last axis"
+      " across channels; use --modes within"
+    )
   if args.quick:
     args.shapes = args.shapes if "--shapes" in argv else config.QUICK_SHAPES
     args.repeats = 2 if "--repeats" not in argv else args.repeats
@@ -130,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   for name, shape in args.shapes.items():
     for dtype in args.dtypes:
       for mode in args.modes:
-        cfg = config.Config(name, shape, dtype, mode)
+        cfg = config.Config(name, shape, dtype, mode, args.implementation)
         print(f"== {cfg.label} {list(shape)}", flush=True)
         rec = run.run_config(
           cfg, peers, device, gpu, args.repeats, args.warmup, inner, args.seed

@@ -30,13 +30,17 @@ MODES = ("across", "within")
 PEERS = {"tf": "tensorflow", "torch": "torch"}
 
 
-def lrn_kwargs(mode: str) -> dict:
-  """flax_lrn's arguments for AlexNet's LRN, or Caffe's within-channel one."""
+def lrn_kwargs(mode: str, implementation: str | None = None) -> dict:
+  """flax_lrn's arguments for AlexNet's LRN, or Caffe's within-channel one.
+
+  ``implementation`` names flax_lrn's kernel (``None``: the default).
+  """
+  kernel = {} if implementation is None else {"implementation": implementation}
   if mode == "across":
-    return dict(window=(RADIUS, RADIUS), alpha=ALPHA, beta=BETA, k=K)
+    return dict(window=(RADIUS, RADIUS), alpha=ALPHA, beta=BETA, k=K, **kernel)
   return dict(
     window=SIZE, alpha=ALPHA, beta=BETA, k=WITHIN_K, alpha_scaling="size",
-    mode="within_channel",
+    mode="within_channel", **kernel,
   )  # fmt: skip
 
 
@@ -106,13 +110,19 @@ CPU_TARGETS = {
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-  """One row of the tables: a shape, a dtype and a mode."""
+  """One row of the tables: a shape, a dtype, a mode and flax_lrn's kernel."""
 
   shape_name: str
   shape: tuple[int, int, int, int]
   dtype: str
   mode: str
+  implementation: str = "xla"
 
   @property
   def label(self) -> str:
-    return f"{self.shape_name} {self.dtype} {self.mode}"
+    label = f"{self.shape_name} {self.dtype} {self.mode}"
+    return (
+      label
+      if self.implementation == "xla"
+      else f"{label} {self.implementation}"
+    )

@@ -35,9 +35,12 @@ except ImportError:  # pragma: no cover - optax is in the test extra
 LEARNING_RATE = 1e-3
 
 
-def lrn(mode: str) -> Callable[[jax.Array], jax.Array]:
+def lrn(
+  mode: str, implementation: str | None = None
+) -> Callable[[jax.Array], jax.Array]:
   """flax_lrn with AlexNet's constants, across or (Caffe) within channels."""
-  return lambda x: flax_lrn.lrn(x, **config.lrn_kwargs(mode))
+  kwargs = config.lrn_kwargs(mode, implementation)
+  return lambda x: flax_lrn.lrn(x, **kwargs)
 
 
 def floor(x: jax.Array) -> jax.Array:
@@ -149,22 +152,25 @@ class LinenBlock(nn.Module):
   features: int
   use_lrn: bool
   mode: str
+  implementation: str | None = None
 
   @nn.compact
   def __call__(self, x):
     x = nn.relu(nn.Dense(self.features, use_bias=False, name="dense")(x))
     if self.use_lrn:
-      x = flax_lrn.LRN(**config.lrn_kwargs(self.mode))(x)
+      x = flax_lrn.LRN(**config.lrn_kwargs(self.mode, self.implementation))(x)
     return x
 
 
-def linen_step(mode: str, use_lrn: bool) -> Callable[..., Any]:
+def linen_step(
+  mode: str, use_lrn: bool, implementation: str | None = None
+) -> Callable[..., Any]:
   """One optax SGD update of a linen model; returns the new weight."""
   tx = optax.sgd(LEARNING_RATE)
 
   def run(w, w2, x):
     del w2
-    model = LinenBlock(w.shape[-1], use_lrn, mode)
+    model = LinenBlock(w.shape[-1], use_lrn, mode, implementation)
     params = {"params": {"dense": {"kernel": w}}}
     opt_state = tx.init(params)
     grads = jax.grad(lambda p: _mean_square(model.apply(p, x)))(params)
@@ -177,21 +183,26 @@ def linen_step(mode: str, use_lrn: bool) -> Callable[..., Any]:
 class NnxBlock(nnx.Module):
   """``Linear -> relu -> LRN`` as an NNX model, or without the LRN."""
 
-  def __init__(self, features: int, use_lrn: bool, mode: str, rngs):
+  def __init__(
+    self, features: int, use_lrn: bool, mode: str, rngs, implementation=None
+  ):
     self.dense = nnx.Linear(features, features, use_bias=False, rngs=rngs)
-    self.norm = flax_lrn.nnx.LRN(**config.lrn_kwargs(mode)) if use_lrn else None
+    kwargs = config.lrn_kwargs(mode, implementation)
+    self.norm = flax_lrn.nnx.LRN(**kwargs) if use_lrn else None
 
   def __call__(self, x):
     x = nnx.relu(self.dense(x))
     return x if self.norm is None else self.norm(x)
 
 
-def nnx_step(mode: str, use_lrn: bool) -> Callable[..., Any]:
+def nnx_step(
+  mode: str, use_lrn: bool, implementation: str | None = None
+) -> Callable[..., Any]:
   """One ``nnx.Optimizer`` (optax SGD) update; returns the new weight."""
 
   def run(w, w2, x):
     del w2
-    model = NnxBlock(w.shape[-1], use_lrn, mode, nnx.Rngs(0))
+    model = NnxBlock(w.shape[-1], use_lrn, mode, nnx.Rngs(0), implementation)
     model.dense.kernel[...] = w
     optimizer = nnx.Optimizer(model, optax.sgd(LEARNING_RATE), wrt=nnx.Param)
     grads = nnx.grad(lambda m: _mean_square(m(x)))(model)
@@ -212,8 +223,10 @@ def step_weights(key: jax.Array, channels: int, dtype) -> tuple[Any, Any]:
   return w.astype(dtype), w2.astype(dtype)
 
 
-def _steps(mode: str, use_lrn: bool) -> dict[str, Callable[..., Any]]:
-  norm = lrn(mode) if use_lrn else (lambda y: y)
+def _steps(
+  mode: str, use_lrn: bool, implementation: str | None
+) -> dict[str, Callable[..., Any]]:
+  norm = lrn(mode, implementation) if use_lrn else (lambda y: y)
   steps = {
     "step_pool": step("pool", norm),
     "step_conv": step("conv", norm),
@@ -222,19 +235,22 @@ def _steps(mode: str, use_lrn: bool) -> dict[str, Callable[..., Any]]:
     "step_scan": scan_step(norm),
   }
   if optax is not None:
-    steps["step_linen"] = linen_step(mode, use_lrn)
-    steps["step_nnx"] = nnx_step(mode, use_lrn)
+    steps["step_linen"] = linen_step(mode, use_lrn, implementation)
+    steps["step_nnx"] = nnx_step(mode, use_lrn, implementation)
   return steps
 
 
-def programs(mode: str) -> dict[str, tuple[Callable[..., Any], str]]:
+def programs(
+  mode: str, implementation: str | None = None
+) -> dict[str, tuple[Callable[..., Any], str]]:
   """flax_lrn's programs for one mode: ``{name: (function, signature)}``.
 
   The signature says which arrays the function takes: ``x`` (the input),
   ``xg`` (the input and a cotangent of its shape) or ``wwx`` (the two
-  weights and the input of a training step).
+  weights and the input of a training step). ``implementation`` names
+  flax_lrn's kernel (``None``: the default).
   """
-  norm = lrn(mode)
+  norm = lrn(mode, implementation)
   out = {
     "fwd": (norm, "x"),
     "grad": (grad(norm), "xg"),
@@ -244,6 +260,6 @@ def programs(mode: str) -> dict[str, tuple[Callable[..., Any], str]]:
     "floor": (floor, "x"),
   }
   for use_lrn, suffix in ((True, ""), (False, "_base")):
-    for name, fn in _steps(mode, use_lrn).items():
+    for name, fn in _steps(mode, use_lrn, implementation).items():
       out[f"{name}{suffix}"] = (fn, "wwx")
   return out

@@ -234,6 +234,12 @@ def targets_table(records: Sequence[dict[str, Any]]) -> list[str]:
   return _table(["target", "shape", "value", "verdict"], rows, left=2)
 
 
+def _aot_column(row: dict[str, Any]) -> str:
+  kernel = row.get("implementation", "xla")
+  label = f"{row['dtype']} {row['mode']}"
+  return label if kernel == "xla" else f"{label}, {kernel}"
+
+
 def aot_table(aot: dict[str, Any]) -> list[str]:
   """Compile-only structure per accelerator: kernels, bytes/X, scratch/X."""
   out = []
@@ -246,8 +252,7 @@ def aot_table(aot: dict[str, Any]) -> list[str]:
       " adds.",
       "",
     ]
-    columns = [(row["dtype"], row["mode"]) for row in rep["rows"]]
-    header = ["program shape", *(f"{d} {m}" for d, m in columns)]
+    header = ["program shape", *map(_aot_column, rep["rows"])]
     rows = []
     forms = [
       f for f in (*config.FORMS, "floor") if f in rep["rows"][0]["forms"]
@@ -284,7 +289,9 @@ def render(report: dict[str, Any], aot: dict[str, Any] | None) -> str:
     "",
   ]
   for r in records:
-    out += [f"#### {r['shape_name']} {r['dtype']} {r['mode']}", ""]
+    kernel = r.get("implementation", "xla")
+    suffix = "" if kernel == "xla" else f", implementation='{kernel}'"
+    out += [f"#### {r['shape_name']} {r['dtype']} {r['mode']}{suffix}", ""]
     out += [*shapes_table(r), ""]
   out += ["#### Training steps with and without the LRN (median ms)", ""]
   out += [*step_totals(records), ""]

@@ -29,7 +29,7 @@ class Ours:
   def __init__(self, cfg: config.Config, device):
     self.device = device
     self.dtype = {"f32": jnp.float32, "bf16": jnp.bfloat16}[cfg.dtype]
-    self.fns = programs.programs(cfg.mode)
+    self.fns = programs.programs(cfg.mode, cfg.implementation)
     self.compiled: dict[str, Any] = {}
     self.compile_s: dict[str, float] = {}
 
@@ -119,6 +119,7 @@ def run_config(
     "shape": list(cfg.shape),
     "dtype": cfg.dtype,
     "mode": cfg.mode,
+    "implementation": cfg.implementation,
     "peers": {},
     "checks": {},
   }
