@@ -132,3 +132,18 @@ def test_gradient_keeps_one_temporary():
   fb = jax.jit(lambda v, g: (lambda y, vjp: (y, vjp(g)[0]))(*jax.vjp(f, v)))
   temp = fb.lower(x, x).compile().memory_analysis().temp_size_in_bytes
   assert temp <= 1.5 * x.nbytes, temp / x.nbytes
+
+
+def test_per_example_gradients_keep_one_temporary():
+  # vmap of the gradient of one example, x[None]: the unit axis used to give
+  # the CPU rule's conditional a second copy of the input.
+  x = jnp.ones((4, 16, 16, 32))
+  f = lambda v: flax_lrn.lrn(v, 5, alpha=1e-4, beta=0.75, k=2.0)  # noqa: E731
+  one = jax.grad(lambda v, g: jnp.vdot(f(v[None]), g[None]))
+  batch = jax.grad(lambda v, g: jnp.vdot(f(v), g))
+  for fn in (jax.vmap(one), batch):
+    compiled = jax.jit(fn).lower(x, x).compile()
+    temp = compiled.memory_analysis().temp_size_in_bytes
+    assert temp <= 1.1 * x.nbytes, temp / x.nbytes
+  y = jax.jit(jax.vmap(lambda v: f(v[None])[0]))(x)
+  np.testing.assert_array_equal(y, f(x))

@@ -49,7 +49,7 @@ def _pallas(spec: lrn_formula.Spec, x, alpha, k, beta) -> jax.Array:
   return pallas_kernel.normalize(spec, x, alpha, k, beta)
 
 
-_KERNELS: dict[str, Kernel] = {XLA: lrn_formula.normalize, PALLAS: _pallas}
+_KERNELS: dict[str, Kernel] = {XLA: lrn_formula.xla_kernel, PALLAS: _pallas}
 
 _DEFAULT: contextvars.ContextVar[str] = contextvars.ContextVar(
   "flax_lrn_implementation", default=XLA

@@ -314,3 +314,24 @@ def _normalize_jvp(spec: Spec, primals, tangents):
 # Symbolic zeros let the rule skip the terms of undifferentiated
 # hyper-parameters (the usual case: only x is differentiated).
 normalize.defjvp(_normalize_jvp, symbolic_zeros=True)
+
+
+def xla_kernel(spec: Spec, x, alpha, k, beta) -> jax.Array:
+  """:func:`normalize` of ``x`` without its unit axes outside the window.
+
+  The XLA kernel of the kernel seam. XLA:CPU gives the rule's conditional a
+  buffer of its own for an operand with a unit axis (``x[None]`` in a
+  per-example gradient under ``vmap`` held two copies of the input);
+  without it the conditional works on the residual in place. Dropping a
+  unit axis is a bitcast, and changes nothing else.
+  """
+  shape = jnp.shape(x)
+  # A symbolic dimension (jax.export, jax2onnx) is never dropped.
+  unit = [isinstance(n, int) and n == 1 for n in shape]
+  kept = [a for a in range(len(shape)) if not unit[a] or a in spec.axes]
+  if len(kept) == len(shape):
+    return normalize(spec, x, alpha, k, beta)
+  axes = tuple(kept.index(a) for a in spec.axes)
+  squeezed = jnp.reshape(x, [shape[a] for a in kept])
+  y = normalize(spec._replace(axes=axes), squeezed, alpha, k, beta)
+  return y.reshape(shape)
