@@ -224,8 +224,22 @@ def test_gpu_program_is_one_kernel_each_way():
   assert forward.count("__gpu$xla.gpu.triton") == 1
   # The forward pass with its residual, and the backward pass.
   assert grad.count("__gpu$xla.gpu.triton") == 2
-  # The TPU program is the XLA kernel's.
-  assert "custom_call" not in _lowered(norm, "tpu", x)
+
+
+def test_tpu_program_is_the_xla_kernels():
+  # A per-example input: the XLA kernel drops its unit axis (a reshape),
+  # and so must the TPU fallback, forward and under grad.
+  shape, kw, *_ = CASES["within_5x5"]
+  x = jax.ShapeDtypeStruct((1, *shape[1:]), jnp.float32)
+  reshapes = {}
+  for implementation in ("pallas", "xla"):
+    norm = _lrn(kw, implementation)
+    grad = jax.grad(lambda x, norm=norm: jnp.sum(norm(x)))
+    programs = [_lowered(f, "tpu", x) for f in (norm, grad)]
+    assert not any("custom_call" in p for p in programs)
+    reshapes[implementation] = [p.count("stablehlo.reshape") for p in programs]
+  assert reshapes["pallas"] == reshapes["xla"]
+  assert min(reshapes["xla"]) > 0
 
 
 def test_jax_export_refuses_the_triton_call():

@@ -114,14 +114,21 @@ def _window_sum(spec: Spec, v: jax.Array, form: str) -> jax.Array:
   return windows.window_sum(v, spec.axes, spec.before, spec.after, form)
 
 
-def _s(spec: Spec, x, alpha, k) -> jax.Array:
-  """``k + alpha * W(x**2)``, for ``x`` in the compute dtype."""
-  w = _window_sum(spec, x * x, spec.form)
+def s_of_window_sum(spec: Spec, w: jax.Array, alpha, k) -> jax.Array:
+  """``s = k + alpha * w`` from the window sum of squares ``w``.
+
+  Every kernel computes ``s`` through this, whatever sums its window.
+  """
   if spec.static_alpha is None:
     # A traced alpha of 0 must give k where the sum overflowed, as a
     # concrete 0 does (which skips the sum), not 0 * inf.
     w = jnp.where(jnp.isinf(w) & (alpha == 0), 0.0, w)
   return k + alpha * w
+
+
+def _s(spec: Spec, x, alpha, k) -> jax.Array:
+  """``k + alpha * W(x**2)``, for ``x`` in the compute dtype."""
+  return s_of_window_sum(spec, _window_sum(spec, x * x, spec.form), alpha, k)
 
 
 def saturate(x: jax.Array) -> jax.Array:

@@ -154,9 +154,7 @@ class _Tile:
   def s(self, x_ref, alpha, k):
     """``k + alpha * W(x**2)`` on the tile, as the XLA kernel computes it."""
     w = self.window_sum((x_ref,), lambda v: v * v)
-    if self.spec.static_alpha is None:
-      w = jnp.where(jnp.isinf(w) & (alpha == 0), 0.0, w)
-    return k + alpha * w
+    return lrn_formula.s_of_window_sum(self.spec, w, alpha, k)
 
   def store(self, ref, value):
     """Stores the tile's part that lies inside the array."""
@@ -277,7 +275,7 @@ def _normalize_bwd(spec, interpret, residuals, g):
   if any(perturbed[1:]):
     # Learned hyper-parameters: their cotangents by the XLA kernel's rule.
     _, pullback = jax.vjp(
-      lambda a, kk, b: lrn_formula.normalize(spec, x, a, kk, b), alpha, k, beta
+      lambda a, kk, b: lrn_formula.xla_kernel(spec, x, a, kk, b), alpha, k, beta
     )
     scalars = [
       c if on else None
@@ -305,5 +303,5 @@ def normalize(spec: lrn_formula.Spec, x: Any, alpha, k, beta) -> jax.Array:
     cpu=functools.partial(_normalize, spec, True),
     cuda=triton,
     rocm=triton,
-    default=functools.partial(lrn_formula.normalize, spec),
+    default=functools.partial(lrn_formula.xla_kernel, spec),
   )
