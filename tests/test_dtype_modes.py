@@ -4,7 +4,8 @@ Each entry point runs with ``jax_enable_x64`` off and on, under the
 standard and the strict dtype promotion, on float16, bfloat16, float32 and
 (with x64) float64 input, eager and jitted, forward and reverse mode and
 second order, with a beta that has a fast power and one that has not. The
-values are checked against the float64 reference.
+values are checked against the float64 reference. The Pallas kernel runs
+the same matrix in reverse mode, in Pallas's interpreter.
 """
 
 from __future__ import annotations
@@ -64,17 +65,22 @@ def _mode(x64: bool, promotion: str):
     yield
 
 
-def _cases():
+def _modes():
+  """``(x64, promotion, dtype)``: every mode, float64 only with x64."""
   for x64 in (False, True):
     for promotion in ("standard", "strict"):
       for dtype in DTYPES:
-        if dtype == "float64" and not x64:
-          continue
-        for beta in (0.75, 0.6):
-          yield pytest.param(
-            x64, promotion, dtype, beta,
-            id=f"x64={x64}-{promotion}-{dtype}-beta={beta}",
-          )  # fmt: skip
+        if dtype != "float64" or x64:
+          yield x64, promotion, dtype
+
+
+def _cases():
+  for x64, promotion, dtype in _modes():
+    for beta in (0.75, 0.6):
+      yield pytest.param(
+        x64, promotion, dtype, beta,
+        id=f"x64={x64}-{promotion}-{dtype}-beta={beta}",
+      )  # fmt: skip
 
 
 def _input(dtype: str) -> np.ndarray:
@@ -148,6 +154,35 @@ def test_gdn_with_a_general_epsilon(x64, promotion):
     s = 1.0 + np.asarray(x, np.float64) ** 2 @ np.asarray(gamma, np.float64)
     want = np.asarray(x, np.float64) * s**-0.7
     np.testing.assert_allclose(np.asarray(y, np.float64), want, rtol=1e-5)
+
+
+@pytest.mark.parametrize(("x64", "promotion", "dtype"), list(_modes()))
+def test_pallas_kernel_in_every_mode(x64, promotion, dtype):
+  # Reverse mode only (the kernel's rule is a custom_vjp), run by Pallas's
+  # interpreter, with a window over H and W of NHWC input.
+  rng = np.random.default_rng(2)
+  x_np = (2.0 * rng.normal(size=(2, 5, 6, 3))).astype(dtype)
+  g_np = rng.normal(size=x_np.shape).astype(dtype)
+  beta = 0.6
+  args = (1, 1, ALPHA, K, beta, (1, 2))
+  x64_ref = np.asarray(x_np, np.float64)
+  want_y = reference.lrn(x64_ref, *args)
+  want_dx = reference.lrn_vjp(x64_ref, np.asarray(g_np, np.float64), *args)
+  rtol = RTOL[dtype]
+  with _mode(x64, promotion):
+    x, g = jnp.asarray(x_np), jnp.asarray(g_np)
+    kw = dict(window=3, mode="within_channel", alpha=ALPHA, k=K, beta=beta)
+    f = jax.jit(functools.partial(flax_lrn.lrn, implementation="pallas", **kw))
+    y, pullback = jax.vjp(f, x)
+    (dx,) = pullback(g)
+    assert y.dtype == dx.dtype == x.dtype
+    np.testing.assert_allclose(
+      np.asarray(y, np.float64), want_y, rtol=rtol, atol=rtol
+    )
+    scale = float(np.max(np.abs(want_dx)))
+    np.testing.assert_allclose(
+      np.asarray(dx, np.float64), want_dx, rtol=4 * rtol, atol=4 * rtol * scale
+    )
 
 
 def test_nnx_module_keeps_working_under_strict_promotion_in_bf16():
