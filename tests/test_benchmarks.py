@@ -129,3 +129,21 @@ def test_missing_peer_is_skipped(monkeypatch):
   cfg = config.Config("tiny", (1, 3, 3, 5), "f32", "across")
   with pytest.raises(peers.Unavailable, match="not installed"):
     peers.make("torch", cfg, gpu=False)
+
+
+@pytest.mark.parametrize(
+  ("extra_bytes", "verdict"), [(388, True), (8192, False)]
+)
+def test_scratch_target_allows_scalars_but_no_array(extra_bytes, verdict):
+  x_bytes = 37_171_200
+  record = {
+    "shape_name": "alexnet_lrn1", "dtype": "f32", "mode": "across",
+    "times_ms": {}, "ratios": {}, "input_bytes": x_bytes,
+    "scratch_over_x": {"grad": 1.0 + extra_bytes / x_bytes, "fwd": 0.0},
+  }  # fmt: skip
+  (row,) = [
+    row
+    for row in report.evaluate_targets([record])
+    if row["target"].startswith("scratch")
+  ]
+  assert row["pass"] is verdict

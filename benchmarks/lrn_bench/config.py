@@ -107,6 +107,11 @@ CPU_TARGETS = {
   "bf16 / f32, every step's LRN cost": ("<=", 1.0),
 }
 
+# Scratch beyond the bound by less than this is scalars (a conditional's
+# predicate, its tuple of buffer pointers), not an array: XLA:CPU plans a
+# few hundred bytes of them in any program with control flow.
+SCRATCH_SCALAR_BYTES = 4096
+
 
 @dataclasses.dataclass(frozen=True)
 class Config:
