@@ -96,7 +96,8 @@ def evaluate_targets(records: Sequence[dict[str, Any]]) -> list[dict]:
       scratch = [r["scratch_over_x"][f] for f in config.ISOLATED
                  if r["scratch_over_x"].get(f) is not None]  # fmt: skip
       add("scratch / X, every isolated form", shape,
-          max(scratch) if scratch else None, " (+ up to 4 KiB of scalars)",
+          max(scratch) if scratch else None,
+          f" (+ up to {config.SCRATCH_SCALAR_BYTES} bytes of scalars)",
           config.SCRATCH_SCALAR_BYTES / r["input_bytes"])  # fmt: skip
     if dtype == "bf16":
       steps = [v for f in config.STEPS
