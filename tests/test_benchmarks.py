@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from benchmarks.lrn_bench import aot, cli, config, peers, report
+from benchmarks.lrn_bench import aot, cli, config, peers, report, timing
 
 
 def _installed() -> list[str]:
@@ -29,7 +29,7 @@ def test_quick_run_writes_results(tmp_path, capsys):
   argv = [
     "--quick", "--out", str(tmp_path), "--shapes", "2x7x7x12",
     "--peers", ",".join(names) or "none", "--repeats", "2", "--warmup", "1",
-    "--markdown", str(doc),
+    "--markdown", str(doc), "--settle-budget", "2", "--max-rounds", "3",
   ]  # fmt: skip
   assert cli.main(argv) == 0  # 1 would mean a peer disagrees.
 
@@ -53,12 +53,15 @@ def test_quick_run_writes_results(tmp_path, capsys):
   for r in records:
     assert list(r["times_ms"]) == list(config.FORMS)
     for form in config.FORMS:
-      assert r["times_ms"][form]["ours"]["n"] == 2
+      # 2 rounds, and a third for an imprecise figure while time is left.
+      assert r["times_ms"][form]["ours"]["n"] in (2, 3)
       assert r["bytes_over_x"][form] is not None
     assert r["times_ms"]["fwd"]["floor"]["median"] > 0
     for form in config.STEPS:
       totals = r["step_totals_ms"][form]["ours"]
       assert totals["with"]["median"] > 0 and totals["without"]["median"] > 0
+      # A step and its twin are timed in the same rounds, so they pair.
+      assert totals["with"]["n"] == totals["without"]["n"]
     # Every peer that ran was checked against flax_lrn in every call form.
     ran = sorted(p for p, status in r["peers"].items() if status == "ok")
     assert sorted(r["checks"]) == ran
@@ -147,3 +150,46 @@ def test_scratch_target_allows_scalars_but_no_array(extra_bytes, verdict):
     if row["target"].startswith("scratch")
   ]
   assert row["pass"] is verdict
+
+
+def test_median_interval_is_the_binomial_order_statistics():
+  # n = 9: P(B <= 1) = 10 / 512 <= 2.5% < P(B <= 2), so [v_(2), v_(8)].
+  assert timing.median_interval(range(1, 10)) == (2, 8)
+  assert timing.median_interval(range(1, 31)) == (10, 21)
+  # Six values are the fewest whose extremes hold the median at 95%.
+  assert timing.median_interval(range(6)) == (0, 5)
+  assert timing.median_interval(range(5)) is None
+  assert timing.imprecision(range(5)) == float("inf")
+  assert timing.imprecision([10.0] * 9) == 0.0
+  assert timing.imprecision([8, 9, 9, 10, 10, 10, 11, 11, 12]) == 0.1
+
+
+def test_extend_times_only_what_is_imprecise():
+  keys = [("ours", "a"), ("ours", "step"), ("ours", "step_base")]
+  calls = dict.fromkeys(keys, 0)
+
+  def candidate(key):
+    def call():
+      calls[key] += 1
+
+    return timing.Candidate(key, call, lambda _: None)
+
+  samples = {
+    ("ours", "a"): [100.0] * 9,  # settled: its interval is a point
+    ("ours", "step"): [10.0 * i for i in range(1, 10)],
+    ("ours", "step_base"): [1.0] * 9,
+  }
+  figures = [
+    timing.Figure(("ours", "a")),
+    timing.Figure(("ours", "step"), ("ours", "step_base")),
+  ]
+  rounds = timing.extend(
+    [candidate(k) for k in keys], figures, samples, precision=0.1,
+    max_rounds=12, budget_s=60.0,
+  )  # fmt: skip
+  assert rounds == 3
+  assert calls == {keys[0]: 0, keys[1]: 3, keys[2]: 3}
+  assert len(samples[keys[1]]) == len(samples[keys[2]]) == 12
+  assert timing.unsettled(figures, samples, 0.1, max_rounds=12) == []
+  # No time: no round, whatever is unsettled.
+  assert timing.extend([], figures, samples, 0.1, 99, budget_s=0.0) == 0

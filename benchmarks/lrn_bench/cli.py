@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import pathlib
@@ -66,6 +67,25 @@ def build_parser() -> argparse.ArgumentParser:
   )
   p.add_argument("--repeats", type=int, default=5, help="interleaved rounds")
   p.add_argument("--warmup", type=int, default=2)
+  p.add_argument(
+    "--precision",
+    type=float,
+    default=run.Settle.precision,
+    help="a figure whose 95%% interval is wider than this fraction of its"
+    " median either side gets more rounds",
+  )
+  p.add_argument(
+    "--max-rounds",
+    type=int,
+    default=run.Settle.max_rounds,
+    help="the most rounds any figure gets",
+  )
+  p.add_argument(
+    "--settle-budget",
+    type=float,
+    default=run.Settle.budget_s,
+    help="seconds the extra rounds of one configuration may take (0: none)",
+  )
   p.add_argument("--inner", type=int, default=None, help="runs per sample")
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
@@ -119,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   args = parser.parse_args(argv)
   if args.repeats < 1 or args.warmup < 0:
     parser.error("--repeats must be >= 1 and --warmup >= 0")
+  if args.precision <= 0 or args.settle_budget < 0:
+    parser.error("--precision must be > 0 and --settle-budget >= 0")
   if args.command == "render":
     print(_render(args.out, args.markdown, args.section))
     return 0
@@ -130,14 +152,20 @@ def main(argv: Sequence[str] | None = None) -> int:
   if args.quick:
     args.shapes = args.shapes if "--shapes" in argv else config.QUICK_SHAPES
     args.repeats = 2 if "--repeats" not in argv else args.repeats
+    if "--settle-budget" not in argv:
+      args.settle_budget = 0.0
     args.out = args.out / "quick" if "--out" not in argv else args.out
   peers = [p for p in args.peers if p != "none"]
   device = _device(args.device)
   gpu = device.platform == "gpu"
   inner = args.inner or (20 if gpu else 1)
-  meta = environment.metadata(
-    argv, device, peers, repeats=args.repeats, warmup=args.warmup, inner=inner
+  settle = run.Settle(
+    args.precision, max(args.max_rounds, args.repeats), args.settle_budget
   )
+  meta = environment.metadata(
+    argv, device, peers, repeats=args.repeats, warmup=args.warmup,
+    inner=inner, settle=dataclasses.asdict(settle),
+  )  # fmt: skip
   records = []
   for name, shape in args.shapes.items():
     for dtype in args.dtypes:
@@ -145,8 +173,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = config.Config(name, shape, dtype, mode, args.implementation)
         print(f"== {cfg.label} {list(shape)}", flush=True)
         rec = run.run_config(
-          cfg, peers, device, gpu, args.repeats, args.warmup, inner, args.seed
-        )
+          cfg, peers, device, gpu, args.repeats, args.warmup, inner,
+          args.seed, settle,
+        )  # fmt: skip
         records.append(rec)
         print(
           report.headline([rec])[-1] if rec["dtype"] == "f32" else "",

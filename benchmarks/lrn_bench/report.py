@@ -107,6 +107,23 @@ def evaluate_targets(records: Sequence[dict[str, Any]]) -> list[dict]:
   return rows
 
 
+def _settle(meta: dict[str, Any]) -> str:
+  settle = meta.get("settle")
+  if not settle or not settle["budget_s"]:
+    return ""
+  return (
+    ", then more rounds (up to"
+    f" {settle['max_rounds']}, {settle['budget_s']:g} s per configuration)"
+    " for each figure whose median's 95% interval is wider than"
+    f" ±{100 * settle['precision']:g}% of it"
+  )
+
+
+def _interval(t: dict[str, Any]) -> str:
+  ci = t.get("ci95")
+  return "n/a" if not ci else f"{_ms(ci[0])} to {_ms(ci[1])}"
+
+
 def _run_section(meta: dict[str, Any]) -> list[str]:
   versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v)
   threads = ", ".join(f"{k} = {v}" for k, v in meta["threads"].items())
@@ -118,8 +135,8 @@ def _run_section(meta: dict[str, Any]) -> list[str]:
     f"- Versions: {versions}; Python {meta['python']}.",
     f"- Threads (library defaults): {threads}.",
     f"- Medians of {meta['repeats']} interleaved rounds after up to"
-    f" {meta['warmup']} warm-up runs of each candidate; flax_lrn at git"
-    f" {meta['git']}; {meta['date']}.",
+    f" {meta['warmup']} warm-up runs of each candidate{_settle(meta)};"
+    f" flax_lrn at git {meta['git']}; {meta['date']}.",
     f"- Command: `{meta['command']}`",
     "",
   ]
@@ -221,9 +238,11 @@ def step_totals(records: Sequence[dict[str, Any]]) -> list[str]:
           r["shape_name"], r["dtype"], r["mode"], form,
           config.IMPL_LABELS[impl], _ms(t["without"]["median"]),
           _ms(t["with"]["median"]), _ms(r["times_ms"][form][impl]["median"]),
+          _interval(r["times_ms"][form][impl]), t["with"]["n"],
         ])  # fmt: skip
   header = ["shape", "dtype", "mode", "step", "library", "without LRN",
-            "with LRN", "LRN adds (paired)"]  # fmt: skip
+            "with LRN", "LRN adds (paired)", "its 95% interval",
+            "rounds"]  # fmt: skip
   return _table(header, rows, left=5)
 
 

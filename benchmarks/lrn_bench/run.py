@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from collections.abc import Sequence
@@ -12,6 +13,21 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import aot, config, peers, programs, timing
+
+
+@dataclasses.dataclass(frozen=True)
+class Settle:
+  """When a figure's median is precise enough to stop timing it.
+
+  Attributes:
+    precision: the half-width of its 95% interval over the median.
+    max_rounds: the most rounds any figure gets.
+    budget_s: the time the extra rounds of one configuration may take.
+  """
+
+  precision: float = 0.1
+  max_rounds: int = 60
+  budget_s: float = 120.0
 
 
 def arrays_for(cfg: config.Config, scale: float = 1.0) -> dict[str, np.ndarray]:
@@ -109,8 +125,13 @@ def run_config(
   warmup: int,
   inner: int,
   seed: int,
+  settle: Settle | None = None,
 ) -> dict[str, Any]:
-  """Checks and times one configuration; returns its record for the JSON."""
+  """Checks and times one configuration; returns its record for the JSON.
+
+  After ``repeats`` rounds of every candidate, ``settle`` gives the figures
+  whose median is still imprecise more rounds (see ``timing.extend``).
+  """
   ours = Ours(cfg, device)
   check = arrays_for(cfg, config.CHECK_SCALE)
   ours_check = ours.programs(check)
@@ -145,6 +166,18 @@ def run_config(
       form = "fwd" if form == "floor" else form
       candidates.append(timing.Candidate((impl_name, form), call, impl.sync))
   samples = timing.time_interleaved(candidates, repeats, warmup, inner, seed)
+  if settle is not None and settle.budget_s > 0:
+    figures = [
+      timing.Figure(key, (key[0], f"{key[1]}_base"))
+      if key[1] in config.STEPS
+      else timing.Figure(key)
+      for key in samples
+      if not key[1].endswith("_base")
+    ]
+    record["extra_rounds"] = timing.extend(
+      candidates, figures, samples, settle.precision, settle.max_rounds,
+      settle.budget_s, inner, seed,
+    )  # fmt: skip
 
   times: dict[str, dict[str, Any]] = {f: {} for f in ours.fns_forms()}
   totals: dict[str, dict[str, Any]] = {
