@@ -27,7 +27,7 @@ class Settle:
 
   precision: float = 0.1
   max_rounds: int = 60
-  budget_s: float = 120.0
+  budget_s: float = 300.0
 
 
 def arrays_for(cfg: config.Config, scale: float = 1.0) -> dict[str, np.ndarray]:
