@@ -53,9 +53,12 @@ class Figure:
   def values(self, samples: dict[Key, list[float]]) -> list[float]:
     if self.base is None:
       return samples[self.key]
-    return [
-      a - b for a, b in zip(samples[self.key], samples[self.base], strict=True)
-    ]
+    return _differences(samples[self.key], samples[self.base])
+
+
+def _differences(with_: Sequence[float], without: Sequence[float]):
+  """Per-round differences of two candidates timed in the same rounds."""
+  return [a - b for a, b in zip(with_, without, strict=True)]
 
 
 def median_interval(
@@ -118,6 +121,7 @@ def summary(samples_ms: Sequence[float]) -> dict[str, Any]:
 
 def _round(candidates, inner, rng, samples) -> None:
   """Runs each candidate once, in a random order, the collector off."""
+  was_enabled = gc.isenabled()
   gc.collect()
   gc.disable()
   try:
@@ -130,7 +134,8 @@ def _round(candidates, inner, rng, samples) -> None:
       samples[c.key].append(1e3 * (time.perf_counter() - start) / inner)
       del out
   finally:
-    gc.enable()
+    if was_enabled:
+      gc.enable()
 
 
 def time_interleaved(
@@ -243,4 +248,4 @@ def paired_difference(
   The median of the per-round differences: a slow round slows both
   programs, so pairing cancels drift that a difference of medians keeps.
   """
-  return summary([a - b for a, b in zip(with_, without, strict=True)])
+  return summary(_differences(with_, without))
