@@ -1,9 +1,10 @@
 """The per-platform differentiation rules, each run on this CPU.
 
-``lrn`` differentiates through one of two rules, picked when the program is
-lowered: the isolated rule (a conditional XLA:CPU compiles on its own) on a
-CPU, the fused rule (everything recomputed from ``x``) elsewhere. Both are
-forced here on a CPU, so each is checked for exactness against the float64
+``lrn`` differentiates through one of three rules, picked when the program
+is lowered: the isolated rule (a conditional XLA:CPU compiles on its own) on
+a CPU, the fused rule (everything recomputed from ``x``) on a TPU and
+elsewhere, and on an NVIDIA GPU the fused rule with ``r`` kept apart
+(``fused_rsqrt``). Each is forced here on a CPU, so each is checked for exactness against the float64
 reference, in forward and reverse mode and to second order, whatever
 platform the suite runs on.
 """
@@ -24,7 +25,7 @@ import flax_lrn
 from flax_lrn._core import lrn_formula
 from tests import reference
 
-RULES = ("isolated", "fused")
+RULES = ("isolated", "fused", "fused_rsqrt")
 ALPHA, K, BETA = 1.0, 1.0, 0.75
 
 
@@ -245,3 +246,31 @@ def test_rules_share_a_program_exported_for_several_platforms():
   exported = export.export(f, platforms=("cpu", "cuda", "tpu"))(spec, spec)
   restored = export.deserialize(exported.serialize())
   np.testing.assert_array_equal(restored.call(x, g), f(x, g))
+
+
+@pytest.mark.parametrize(
+  ("dtype", "window", "kept"),
+  [
+    (jnp.float32, {}, True),
+    (jnp.bfloat16, {}, False),
+    (jnp.float32, {"mode": "within_channel"}, False),
+  ],
+)
+def test_cuda_rule_keeps_rsqrt_apart_in_full_precision_across_channels(
+  dtype, window, kept
+):
+  """Exported for CUDA, the rule holds ``r`` behind a barrier where it pays.
+
+  Only the CUDA program changes: a TPU's is the fused rule without one.
+  """
+
+  def f(v, c):
+    return jax.grad(
+      lambda u: jnp.vdot(flax_lrn.lrn(u, 5, alpha=ALPHA, **window), c)
+    )(v)
+
+  spec = jax.ShapeDtypeStruct((2, 5, 5, 6), dtype)
+  for platform, expected in (("cuda", kept), ("tpu", False)):
+    module = export.export(jax.jit(f), platforms=(platform,))(spec, spec)
+    found = "optimization_barrier" in module.mlir_module()
+    assert found == expected, (platform, dtype, window)

@@ -19,6 +19,9 @@ carries each one's rule):
 * GPU and TPU: the tangent recomputes everything from ``x`` under
   ``jax.checkpoint``, so ``x`` is the only residual and XLA fuses the
   backward pass into the kernels of its neighbours, as it does the forward.
+  On an NVIDIA GPU, across channels in full precision, ``r`` is kept apart
+  behind an ``optimization_barrier`` (``_keeps_rsqrt``), so that XLA writes
+  it rather than an operand that also reads the cotangent.
 * CPU: XLA:CPU fuses the backward's elementwise producers into every
   shifted read of the window sum's transpose and into its consumers'
   transposes, so what the layer costs depended on whether ``y`` was alive
@@ -51,7 +54,7 @@ from jax.custom_derivatives import SymbolicZero
 from flax_lrn._core import powers, windows
 
 # The differentiation rules; see the module docstring.
-Rule = Literal["auto", "isolated", "fused"]
+Rule = Literal["auto", "isolated", "fused", "fused_rsqrt"]
 
 
 class Spec(NamedTuple):
@@ -69,8 +72,9 @@ class Spec(NamedTuple):
     compute_dtype: the dtype the formula is evaluated in.
     out_dtype: the dtype of the result.
     rule: which differentiation rule: ``'auto'`` picks the isolated rule on
-      a CPU and the fused rule elsewhere, when the program is lowered;
-      ``'isolated'`` and ``'fused'`` force one on every platform.
+      a CPU, the fused rule's CUDA form on an NVIDIA GPU and the fused rule
+      elsewhere, when the program is lowered; ``'isolated'``, ``'fused'``
+      and ``'fused_rsqrt'`` (the CUDA form) force one on every platform.
   """
 
   axes: tuple[int, ...]
@@ -289,13 +293,39 @@ def _isolated_jvp(spec: Spec, present, x, alpha, k, beta, *live):
   return _output(spec, r, x, beta), dy
 
 
+def _keeps_rsqrt(spec: Spec) -> bool:
+  """Whether the CUDA rule keeps ``r`` apart from the tangent's other terms.
+
+  Across channels in full precision, XLA:GPU otherwise fuses ``r`` into the
+  transposed window sum's operand, which it then writes: an array computed
+  from ``x`` and the cotangent, one more to write and read when ``y`` is
+  dead (``jax.grad``, per-example gradients, remat). Behind an
+  ``optimization_barrier`` it writes ``r`` instead, from ``x`` alone, and
+  the backward pass reads it. Not in a narrower dtype, where XLA recomputes
+  ``r`` from the narrow input in every kernel more cheaply than it reads a
+  full-precision ``r``; not for a window over several axes, whose
+  intermediate sum XLA writes anyway; and not on a TPU, where the barrier
+  splits the backward pass into several kernels more.
+  """
+  if spec.rule != "fused_rsqrt" or len(spec.axes) != 1:
+    return False
+  out, compute = jnp.dtype(spec.out_dtype), jnp.dtype(spec.compute_dtype)
+  return out.itemsize >= compute.itemsize
+
+
 def _fused_jvp(spec: Spec, present, x, alpha, k, beta, *live):
-  """The GPU and TPU rule: the tangent recomputes everything from ``x``."""
+  """The GPU and TPU rule: the tangent recomputes everything from ``x``.
+
+  ``spec.rule`` is ``'fused_rsqrt'`` for the CUDA form (``_keeps_rsqrt``).
+  """
   r = _rsqrt_of_s(spec, x, alpha, k, clip=True)
   form = spec.fused_rule_form
+  keep = _keeps_rsqrt(spec)
 
   def tangent(x, alpha, k, beta, *live):
     r = _rsqrt_of_s(spec, x, alpha, k, clip=True)
+    if keep:
+      r = lax.optimization_barrier(r)
     return _tangent(spec, form, True, present, r, x, alpha, k, beta, *live)
 
   dy = jax.checkpoint(tangent, prevent_cse=False)(x, alpha, k, beta, *live)
@@ -313,9 +343,14 @@ def _normalize_jvp(spec: Spec, primals, tangents):
   fused = functools.partial(_fused_jvp, spec, present)
   if spec.rule == "isolated":
     return isolated(*primals, *live)
-  if spec.rule == "fused":
+  if spec.rule in ("fused", "fused_rsqrt"):
     return fused(*primals, *live)
-  return lax.platform_dependent(*primals, *live, cpu=isolated, default=fused)
+  cuda = functools.partial(
+    _fused_jvp, spec._replace(rule="fused_rsqrt"), present
+  )
+  return lax.platform_dependent(
+    *primals, *live, cpu=isolated, cuda=cuda, default=fused
+  )
 
 
 # Symbolic zeros let the rule skip the terms of undifferentiated
