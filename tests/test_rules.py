@@ -4,9 +4,9 @@
 is lowered: the isolated rule (a conditional XLA:CPU compiles on its own) on
 a CPU, the fused rule (everything recomputed from ``x``) on a TPU and
 elsewhere, and on an NVIDIA GPU the fused rule with ``r`` kept apart
-(``fused_rsqrt``). Each is forced here on a CPU, so each is checked for exactness against the float64
-reference, in forward and reverse mode and to second order, whatever
-platform the suite runs on.
+(``fused_rsqrt``). Each is forced here on a CPU, so each is checked for
+exactness against the float64 reference, in forward and reverse mode and to
+second order, whatever platform the suite runs on.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from jax import export
 from jax.test_util import check_grads
 
 import flax_lrn
-from flax_lrn._core import lrn_formula
+from flax_lrn._core import checks, lrn_formula
 from tests import reference
 
 RULES = ("isolated", "fused", "fused_rsqrt")
@@ -41,7 +41,7 @@ def _spec(x, before, after, rule, axes=(-1,), form="shifts"):
     form=form,
     rule_form=rule_form,
     fused_rule_form=form,
-    compute_dtype=jnp.promote_types(x.dtype, jnp.float32),
+    compute_dtype=checks.compute_dtype(x.dtype),
     out_dtype=x.dtype,
     rule=rule,
   )
@@ -93,6 +93,36 @@ def test_rule_matches_the_float64_reference(rule, before, after, axes, form):
   lhs = float(jnp.vdot(tangent, h))
   rhs = float(np.vdot(g, reference.lrn_vjp(x, h, *args)))
   assert lhs == pytest.approx(rhs, rel=1e-5)
+
+
+@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("promotion", ["standard", "strict"])
+@pytest.mark.parametrize(
+  ("x64", "dtype"),
+  [(False, np.float32), (True, np.float32), (True, np.float64)],
+)
+def test_rule_in_every_dtype_mode(rule, promotion, x64, dtype):
+  """Each rule, with x64 off and on and under strict promotion.
+
+  Reverse and forward mode keep the input's dtype and match the float64
+  reference.
+  """
+  x_np, g_np = (np.asarray(a) for a in _inputs((2, 3, 7), np.float64))
+  args = (2, 2, ALPHA, K, BETA)
+  want = reference.lrn_vjp(x_np, g_np, *args)
+  tol = 1e-12 if dtype == np.float64 else 2e-6
+  with jax.enable_x64(x64), jax.numpy_dtype_promotion(promotion):
+    x, g = jnp.asarray(x_np, dtype), jnp.asarray(g_np, dtype)
+    f = jax.jit(lambda v: _lrn(v, 2, 2, rule))
+    y, pullback = jax.vjp(f, x)
+    (dx,) = pullback(g)
+    _, tangent = jax.jvp(f, (x,), (g,))
+    assert y.dtype == dx.dtype == tangent.dtype == dtype
+  np.testing.assert_allclose(dx, want, rtol=tol, atol=tol)
+  # <J g, g> = <g, J^T g>: forward mode against the reference's transpose.
+  assert float(np.vdot(tangent, g_np)) == pytest.approx(
+    float(np.vdot(g_np, want)), rel=10 * tol
+  )
 
 
 @pytest.mark.parametrize("rule", RULES)
