@@ -113,6 +113,15 @@ def test_kernel_stats_counts_kernels_and_bytes():
   assert stats["bytes"] == 2 * x.nbytes
 
 
+@pytest.mark.parametrize("dtype", [jnp.uint16, jnp.int8, jnp.bfloat16])
+def test_kernel_stats_counts_every_element_type(dtype):
+  """A narrow integer array (a bit pattern kept in ``uint16``) counts too."""
+  x = jnp.ones((64, 128), jnp.float32)
+  compiled = jax.jit(lambda a: (a * 3).astype(dtype)).lower(x).compile()
+  stats = aot.kernel_stats(compiled.as_text())
+  assert stats["bytes"] == x.nbytes + x.size * jnp.dtype(dtype).itemsize
+
+
 def test_parse_shapes():
   shapes = cli.parse_shapes("alexnet_lrn1,4x5x6x7")
   assert shapes == {"alexnet_lrn1": (32, 55, 55, 96), "4x5x6x7": (4, 5, 6, 7)}

@@ -42,9 +42,14 @@ TARGETS = {
 }
 # Instructions that launch no kernel and move no bytes of their own.
 _FREE = {"parameter", "constant", "tuple", "get-tuple-element", "bitcast"}
-_DTYPE_BYTES = {"f32": 4, "bf16": 2, "f16": 2, "s32": 4, "u32": 4, "pred": 1}
+_DTYPE_BYTES = {
+  "f64": 8, "s64": 8, "u64": 8,
+  "f32": 4, "s32": 4, "u32": 4,
+  "bf16": 2, "f16": 2, "s16": 2, "u16": 2,
+  "s8": 1, "u8": 1, "pred": 1,
+}  # fmt: skip
 _INSTR = re.compile(r"^\s*(?:ROOT )?%(\S+) = (.+?) ([\w-]+)\((.*)$")
-_ARRAY = re.compile(r"\b(f32|bf16|f16|s32|u32|pred)\[([\d,]*)\]")
+_ARRAY = re.compile(r"\b(" + "|".join(_DTYPE_BYTES) + r")\[([\d,]*)\]")
 
 
 def mesh(target: str):
