@@ -22,7 +22,7 @@ from jax import export
 from jax.test_util import check_grads
 
 import flax_lrn
-from flax_lrn._core import checks, lrn_formula
+from flax_lrn._core import checks, lrn_formula, rounding
 from tests import reference
 
 RULES = ("isolated", "fused", "fused_rsqrt")
@@ -191,6 +191,50 @@ def test_rule_keeps_narrow_dtypes(rule, dtype):
   )
 
 
+def test_rules_round_bfloat16_outputs_alike():
+  """The CUDA rule's integer rounding gives the conversion's bits."""
+  x, g = _inputs((2, 4, 6), np.float32, seed=3)
+  xn, gn = x.astype(jnp.bfloat16) * 4, g.astype(jnp.bfloat16)
+  outputs = []
+  for rule in RULES:
+    y, pullback = jax.jit(
+      lambda v, r=rule: jax.vjp(lambda u: _lrn(u, 2, 2, r), v)
+    )(xn)
+    outputs.append((np.asarray(y).view(np.uint16), pullback(gn)[0]))
+  for y, dx in outputs[1:]:
+    np.testing.assert_array_equal(y, outputs[0][0])
+    np.testing.assert_allclose(
+      np.asarray(dx, np.float32), np.asarray(outputs[0][1], np.float32),
+      rtol=1e-2, atol=1e-2,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("x64", [False, True])
+def test_round_to_bfloat16_gives_the_conversions_bits(x64):
+  """Every class of float32: normal, subnormal, ties, infinities, NaN."""
+  rng = np.random.default_rng(0)
+  bits = rng.integers(0, 2**32, size=200_000, dtype=np.uint64).astype(np.uint32)
+  # Ties (the low half exactly 0x8000), their neighbours, the largest
+  # finite values, infinities, zeros and NaNs of both signs.
+  special = np.array(
+    [0x3F808000, 0x3F818000, 0x3F807FFF, 0x3F808001, 0x7F7FFFFF, 0xFF7FFFFF,
+     0x7F7F8000, 0x7F800000, 0xFF800000, 0x00000000, 0x80000000, 0x00008000,
+     0x00018000, 0x7FC00000, 0xFFC00000, 0x7F800001, 0x7FFFFFFF, 0xFFFFFFFF],
+    np.uint32,
+  )  # fmt: skip
+  y = np.concatenate([bits, special]).view(np.float32)
+  with jax.enable_x64(x64), jax.numpy_dtype_promotion("strict"):
+    got = np.asarray(jax.jit(rounding.round_to_bfloat16)(y))
+    want = np.asarray(jnp.asarray(y).astype(jnp.bfloat16))
+  assert got.dtype == jnp.bfloat16
+  nan = np.isnan(y)
+  np.testing.assert_array_equal(
+    got.view(np.uint16)[~nan], want.view(np.uint16)[~nan]
+  )
+  assert np.all(np.isnan(got[nan].astype(np.float32)))
+  np.testing.assert_array_equal(np.signbit(got[nan]), np.signbit(y[nan]))
+
+
 @pytest.mark.parametrize("rule", RULES)
 def test_rule_under_vmap_and_remat(rule):
   x, g = _inputs((3, 2, 4, 6), np.float32)
@@ -304,3 +348,28 @@ def test_cuda_rule_keeps_rsqrt_apart_in_full_precision_across_channels(
     module = export.export(jax.jit(f), platforms=(platform,))(spec, spec)
     found = "optimization_barrier" in module.mlir_module()
     assert found == expected, (platform, dtype, window)
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16, jnp.float32])
+def test_cuda_rule_rounds_bfloat16_in_integers(dtype):
+  """Exported for CUDA, a bfloat16 LRN rounds ``y`` in integer arithmetic.
+
+  Forward and under differentiation: a conversion would be dropped by
+  XLA's excess-precision simplification where a max pool reads ``y``. No
+  other dtype and no other platform changes.
+  """
+
+  def norm(u):
+    return flax_lrn.lrn(u, 5, alpha=ALPHA)
+
+  def step(v, c):
+    y, pullback = jax.vjp(norm, v)
+    return y, pullback(c)[0]
+
+  spec = jax.ShapeDtypeStruct((2, 5, 5, 6), dtype)
+  for f, args in ((step, (spec, spec)), (norm, (spec,))):
+    for platform in ("cuda", "tpu", "cpu"):
+      module = export.export(jax.jit(f), platforms=(platform,))(*args)
+      found = "bitcast_convert" in module.mlir_module()
+      expected = platform == "cuda" and dtype == jnp.bfloat16
+      assert found == expected, (f.__name__, platform, dtype)
