@@ -312,14 +312,25 @@ def test_cpu_backward_is_the_same_unit_in_every_program():
   assert len({tuple(v) for v in units.values()}) == 1, units
 
 
-def test_rules_share_a_program_exported_for_several_platforms():
+@pytest.mark.parametrize("dtype", [np.float32, jnp.bfloat16])
+def test_rules_share_a_program_exported_for_several_platforms(dtype):
   """One artifact carries each platform's rule; the CPU's runs here."""
-  f = jax.jit(lambda v, c: jax.vjp(lambda u: flax_lrn.lrn(u, 5), v)[1](c)[0])
+
+  def f(v, c):
+    y, pullback = jax.vjp(lambda u: flax_lrn.lrn(u, 5), v)
+    return y, pullback(c)[0]
+
   x, g = _inputs((2, 4, 6), np.float32)
+  x, g = x.astype(dtype), g.astype(dtype)
   spec = jax.ShapeDtypeStruct(x.shape, x.dtype)
-  exported = export.export(f, platforms=("cpu", "cuda", "tpu"))(spec, spec)
-  restored = export.deserialize(exported.serialize())
-  np.testing.assert_array_equal(restored.call(x, g), f(x, g))
+  for fn, args in ((f, (x, g)), (lambda v: flax_lrn.lrn(v, 5), (x,))):
+    exported = export.export(jax.jit(fn), platforms=("cpu", "cuda", "tpu"))(
+      *[spec] * len(args)
+    )
+    restored = export.deserialize(exported.serialize())
+    got, want = restored.call(*args), jax.jit(fn)(*args)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+      np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
 @pytest.mark.parametrize(
