@@ -22,7 +22,7 @@ carries each one's rule):
   On an NVIDIA GPU, across channels in full precision, ``r`` is kept apart
   behind an ``optimization_barrier`` (``_keeps_rsqrt``), so that XLA writes
   it rather than an operand that also reads the cotangent; in bfloat16,
-  ``y`` is rounded in integer arithmetic (``_rounds_in_integers``), which
+  ``y`` is rounded in integer arithmetic (``_in_out_dtype``), which
   XLA's excess-precision simplification cannot turn back into float32.
 * CPU: XLA:CPU fuses the backward's elementwise producers into every
   shifted read of the window sum's transpose and into its consumers'
@@ -269,29 +269,26 @@ def _narrows_to_bfloat16(spec: Spec) -> bool:
   )
 
 
-def _rounds_in_integers(spec: Spec) -> bool:
-  """Whether ``y`` is rounded by ``rounding.round_to_bfloat16``.
-
-  On an NVIDIA GPU (the CUDA rule, and the forward pass lowered for CUDA),
-  in bfloat16: a training step through a max pool then moves 3.0 times the
-  float32 input's bytes, not 5.5 (compiled for an H100, not run), and no
-  other program shape changes. The values are the same bits, so the other
-  platforms keep the plain conversion and their programs.
-  """
-  return spec.rule == "fused_rsqrt" and _narrows_to_bfloat16(spec)
-
-
 def _in_out_dtype(spec: Spec, y: jax.Array) -> jax.Array:
-  """``y`` converted to ``spec.out_dtype``, the CUDA way where it is CUDA's."""
-  if _rounds_in_integers(spec):
+  """``y`` converted to ``spec.out_dtype``; on CUDA, bfloat16 in integers.
+
+  Where a program is lowered for an NVIDIA GPU (the CUDA rule, and the
+  forward pass's ``cuda`` branch), a bfloat16 ``y`` is rounded by
+  ``rounding.round_to_bfloat16``: a training step through a max pool then
+  moves 3.0 times the float32 input's bytes, not 5.5 (compiled for an H100,
+  not run), and no other program shape changes. The values are the same
+  bits, so the other platforms keep the plain conversion and their
+  programs.
+  """
+  if not _narrows_to_bfloat16(spec) or spec.rule in ("isolated", "fused"):
+    return y.astype(spec.out_dtype)
+  if spec.rule == "fused_rsqrt":
     return rounding.round_to_bfloat16(y)
-  if spec.rule == "auto" and _narrows_to_bfloat16(spec):
-    return lax.platform_dependent(
-      y,
-      cuda=rounding.round_to_bfloat16,
-      default=lambda v: v.astype(spec.out_dtype),
-    )
-  return y.astype(spec.out_dtype)
+  return lax.platform_dependent(
+    y,
+    cuda=rounding.round_to_bfloat16,
+    default=lambda v: v.astype(spec.out_dtype),
+  )
 
 
 def _output(spec: Spec, r, x, beta) -> jax.Array:

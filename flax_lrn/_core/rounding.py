@@ -18,8 +18,8 @@ def round_to_bfloat16(y: jax.Array) -> jax.Array:
   """``y.astype(jnp.bfloat16)`` for float32 ``y``, in integer arithmetic.
 
   The same bits as the conversion (to nearest, ties to even; infinities
-  and subnormals kept; NaN quiet, with its sign), in integer arithmetic,
-  which XLA does not simplify away.
+  and subnormals kept; NaN quiet, with its sign), in operations XLA does
+  not simplify away.
 
   Args:
     y: a float32 array.
