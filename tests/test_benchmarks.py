@@ -15,7 +15,15 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from benchmarks.lrn_bench import aot, cli, config, peers, report, timing
+from benchmarks.lrn_bench import (
+  aot,
+  cli,
+  config,
+  environment,
+  peers,
+  report,
+  timing,
+)
 
 
 def _installed() -> list[str]:
@@ -120,6 +128,27 @@ def test_kernel_stats_counts_every_element_type(dtype):
   compiled = jax.jit(lambda a: (a * 3).astype(dtype)).lower(x).compile()
   stats = aot.kernel_stats(compiled.as_text())
   assert stats["bytes"] == x.nbytes + x.size * jnp.dtype(dtype).itemsize
+
+
+def test_run_records_the_allocator_settings(monkeypatch):
+  """A run under a tuned C allocator says so, and its command reproduces it."""
+  for name in [k for k in environment.os.environ if k.startswith("MALLOC_")]:
+    monkeypatch.delenv(name)
+  monkeypatch.delenv("LD_PRELOAD", raising=False)
+  device = jax.devices("cpu")[0]
+  run = {"repeats": 2, "warmup": 1}
+  plain = environment.metadata(["--quick"], device, [], **run)
+  assert plain["allocator"] == {}
+  assert "MALLOC" not in plain["command"]
+  assert "glibc defaults" in "\n".join(report._run_section(plain))
+
+  monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "4294967296")
+  tuned = environment.metadata(["--quick"], device, [], **run)
+  assert tuned["allocator"] == {"MALLOC_MMAP_THRESHOLD_": "4294967296"}
+  assert tuned["command"].startswith("MALLOC_MMAP_THRESHOLD_=4294967296 ")
+  assert "C allocator: MALLOC_MMAP_THRESHOLD_=4294967296." in "\n".join(
+    report._run_section(tuned)
+  )
 
 
 def test_parse_shapes():

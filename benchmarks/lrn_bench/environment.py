@@ -81,13 +81,28 @@ def _threads(peers: Sequence[str]) -> dict[str, Any]:
   return threads
 
 
+def allocator() -> dict[str, str]:
+  """The environment variables that change how the C allocator works.
+
+  XLA:CPU allocates a program's buffers anew at every call, and glibc maps
+  an allocation of more than 32 MiB fresh from the kernel, whose pages then
+  fault in one by one: these settings change what an array that size costs.
+  """
+  return {
+    k: v
+    for k, v in sorted(os.environ.items())
+    if k.startswith("MALLOC_") or k == "LD_PRELOAD"
+  }
+
+
 def metadata(argv: Sequence[str], device, peers: Sequence[str], **run) -> dict:
   """The machine, versions and settings of a run, for its JSON."""
   gpu = device.platform == "gpu"
   exe = os.path.relpath(sys.executable) if sys.executable else "python"
+  env = [f"{k}={v}" for k, v in allocator().items()]
   return {
     "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-    "command": shlex.join([exe, "-m", "benchmarks.lrn_bench", *argv]),
+    "command": shlex.join([*env, exe, "-m", "benchmarks.lrn_bench", *argv]),
     "git": _git(),
     "python": platform.python_version(),
     "platform": platform.platform(),
@@ -105,5 +120,6 @@ def metadata(argv: Sequence[str], device, peers: Sequence[str], **run) -> dict:
       "torch": _version("torch"),
     },
     "threads": _threads(peers),
+    "allocator": allocator(),
     **run,
   }

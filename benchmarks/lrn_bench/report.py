@@ -127,6 +127,7 @@ def _interval(t: dict[str, Any]) -> str:
 def _run_section(meta: dict[str, Any]) -> list[str]:
   versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v)
   threads = ", ".join(f"{k} = {v}" for k, v in meta["threads"].items())
+  alloc = ", ".join(f"{k}={v}" for k, v in meta.get("allocator", {}).items())
   return [
     "### Machine and run",
     "",
@@ -134,6 +135,7 @@ def _run_section(meta: dict[str, Any]) -> list[str]:
     f" {meta['memory_gib']} GiB memory; {meta['platform']}.",
     f"- Versions: {versions}; Python {meta['python']}.",
     f"- Threads (library defaults): {threads}.",
+    f"- C allocator: {alloc or 'glibc defaults (no MALLOC_ variable set)'}.",
     f"- Medians of {meta['repeats']} interleaved rounds after up to"
     f" {meta['warmup']} warm-up runs of each candidate{_settle(meta)};"
     f" flax_lrn at git {meta['git']}; {meta['date']}.",
