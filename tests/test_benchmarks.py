@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 
 import jax
 import jax.numpy as jnp
@@ -132,7 +133,7 @@ def test_kernel_stats_counts_every_element_type(dtype):
 
 def test_run_records_the_allocator_settings(monkeypatch):
   """A run under a tuned C allocator says so, and its command reproduces it."""
-  for name in [k for k in environment.os.environ if k.startswith("MALLOC_")]:
+  for name in [k for k in os.environ if k.startswith("MALLOC_")]:
     monkeypatch.delenv(name)
   monkeypatch.delenv("LD_PRELOAD", raising=False)
   device = jax.devices("cpu")[0]

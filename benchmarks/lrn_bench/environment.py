@@ -99,7 +99,8 @@ def metadata(argv: Sequence[str], device, peers: Sequence[str], **run) -> dict:
   """The machine, versions and settings of a run, for its JSON."""
   gpu = device.platform == "gpu"
   exe = os.path.relpath(sys.executable) if sys.executable else "python"
-  env = [f"{k}={v}" for k, v in allocator().items()]
+  alloc = allocator()
+  env = [f"{k}={v}" for k, v in alloc.items()]
   return {
     "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     "command": shlex.join([*env, exe, "-m", "benchmarks.lrn_bench", *argv]),
@@ -120,6 +121,6 @@ def metadata(argv: Sequence[str], device, peers: Sequence[str], **run) -> dict:
       "torch": _version("torch"),
     },
     "threads": _threads(peers),
-    "allocator": allocator(),
+    "allocator": alloc,
     **run,
   }
