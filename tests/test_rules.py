@@ -384,3 +384,32 @@ def test_cuda_rule_rounds_bfloat16_in_integers(dtype):
       found = "bitcast_convert" in module.mlir_module()
       expected = platform == "cuda" and dtype == jnp.bfloat16
       assert found == expected, (f.__name__, platform, dtype)
+
+
+def test_cuda_bfloat16_rule_rounds_only_the_window_term():
+  """In bfloat16 the CUDA rule stores ``y / s`` rounded, for ``dx`` only.
+
+  ``y`` keeps the conversion's bits (as every rule's, tested above); ``dx``
+  carries one
+  bfloat16 rounding of each ``y / s`` inside the window term and one of the
+  result, and nothing else: every element is within that bound of the
+  float64 gradient of the same bfloat16 inputs, with ``alpha = 1`` so that
+  the window term is as large as the rest.
+  """
+  x, g = _inputs((3, 5, 4, 16), np.float32, seed=7)
+  xn, gn = (x * 2).astype(jnp.bfloat16), g.astype(jnp.bfloat16)
+  _, pullback = jax.jit(
+    lambda v: jax.vjp(lambda u: _lrn(u, 2, 2, "fused_rsqrt"), v)
+  )(xn)
+  dx = np.asarray(pullback(gn)[0], np.float64)
+  x64, g64 = np.asarray(xn, np.float64), np.asarray(gn, np.float64)
+  want = reference.lrn_vjp(x64, g64, 2, 2, ALPHA, K, BETA)
+  s = K + ALPHA * reference.window_sum(x64 * x64, (3,), 2, 2)
+  c = x64 * s ** (-BETA) / s
+  unit = 2.0**-8  # bfloat16's unit roundoff
+  window = 2 * ALPHA * BETA * np.abs(x64)
+  window *= reference.window_sum(np.abs(c * g64), (3,), 2, 2)
+  bound = unit * (np.abs(want) + window) * (1 + 4 * unit) + 1e-6
+  assert np.all(np.abs(dx - want) <= bound)
+  # The window term is rounded: the bound without it does not hold.
+  assert np.any(np.abs(dx - want) > unit * np.abs(want) * (1 + 4 * unit))

@@ -23,7 +23,9 @@ carries each one's rule):
   behind an ``optimization_barrier`` (``_keeps_rsqrt``), so that XLA writes
   it rather than an operand that also reads the cotangent; in bfloat16,
   ``y`` is rounded in integer arithmetic (``_in_out_dtype``), which
-  XLA's excess-precision simplification cannot turn back into float32.
+  XLA's excess-precision simplification cannot turn back into float32,
+  and across channels the forward pass stores ``y / s`` in bfloat16 for
+  the backward pass (``_stored_scale_jvp``) instead of a float32 array.
 * CPU: XLA:CPU fuses the backward's elementwise producers into every
   shifted read of the window sum's transpose and into its consumers'
   transposes, so what the layer costs depended on whether ``y`` was alive
@@ -191,7 +193,17 @@ def inverse_power_of_rsqrt(r: jax.Array, beta: Any) -> jax.Array:
 
 
 def _tangent(
-  spec: Spec, form: str, clip: bool, present, r, x, alpha, k, beta, *tangents
+  spec: Spec,
+  form: str,
+  clip: bool,
+  present,
+  r,
+  x,
+  alpha,
+  k,
+  beta,
+  *tangents,
+  scale=None,
 ):
   """The tangent, given ``r = s ** -0.5``.
 
@@ -200,6 +212,8 @@ def _tangent(
   ``clip`` reads ``x`` through :func:`saturate` everywhere (what XLA fuses
   best on GPU and TPU); otherwise only ``x * dx`` does (on a CPU, where the
   clip would be recomputed at every shifted read of the transposed sum).
+  ``scale``, where given, is ``y / s`` as stored by the forward pass (see
+  :func:`_stored_scale_jvp`), for the window term of ``dx``.
   """
   dx, dalpha, dk, dbeta = (
     tangents[sum(present[:i])] if present[i] else None for i in range(4)
@@ -220,7 +234,8 @@ def _tangent(
   ds = None
   if dx is not None and window_terms:
     # The clip keeps the sum finite where c = 0.
-    ds = (c * (2.0 * alpha)) * _window_sum(spec, saturated * dx, form)
+    factor = c if scale is None else scale.astype(c.dtype)
+    ds = (factor * (2.0 * alpha)) * _window_sum(spec, saturated * dx, form)
   if dalpha is not None and window_terms:
     # c = 0 where the sum of squares overflowed: the term is 0, not 0 * inf.
     window_sum = _window_sum(spec, x * x, form)
@@ -344,12 +359,70 @@ def _keeps_rsqrt(spec: Spec) -> bool:
   return out.itemsize >= compute.itemsize
 
 
+def _stores_scale(spec: Spec) -> bool:
+  """Whether the CUDA rule stores ``y / s`` in bfloat16 for the backward pass.
+
+  In bfloat16 every array XLA:GPU keeps for the backward pass is otherwise
+  a float32 one (``r``, or the transposed window sum's operand): twice the
+  bytes of the activations it normalizes. Not for a window over several
+  axes, whose intermediate sum XLA writes anyway, where storing ``y / s``
+  as well moves more in most program shapes.
+  """
+  return (
+    spec.rule == "fused_rsqrt"
+    and _narrows_to_bfloat16(spec)
+    and len(spec.axes) == 1
+  )
+
+
+def _stored_scale_jvp(spec: Spec, present, r, x, alpha, k, beta, *live):
+  """The CUDA rule in bfloat16: ``y / s`` stored in bfloat16, ``x`` kept.
+
+  The transpose of the tangent reads ``c = y / s`` at every shifted
+  position of the window and ``s ** -beta`` only at the centre. The forward
+  pass stores ``c`` rounded to bfloat16, and the backward pass recomputes
+  ``s`` from ``x`` at the centre, so that it reads two bfloat16 arrays
+  (``c`` and ``x``) and no float32 one. Only the window term of ``dx``
+  reads the rounded ``c``: it carries one more bfloat16 rounding (relative
+  ``2 ** -9`` of that term), the rest of ``dx`` and ``y`` are as in float32.
+  """
+  form = spec.fused_rule_form
+  xs = x.astype(spec.compute_dtype)
+  p = inverse_power_of_rsqrt(r, _beta(spec, beta))
+  # r is capped where r**2 would overflow (s subnormal), so that c is NaN
+  # only where y is (beta >= 0): 0 * inf cannot arise from the cap.
+  capped = jnp.minimum(r, 2.0**63)
+  scale = rounding.round_to_bfloat16(saturate(xs) * p * (capped * capped))
+
+  def tangent(scale, x, alpha, k, beta, *live):
+    # s recomputed from x unclipped: the same values as the forward pass's,
+    # but not the same expression, so XLA recomputes it at the centre
+    # instead of writing the forward pass's r in float32 to read it back.
+    r = _rsqrt_of_s(spec, x, alpha, k, clip=False)
+    return _tangent(
+      spec, form, True, present, r, x, alpha, k, beta, *live, scale=scale
+    )
+
+  dy = jax.checkpoint(tangent, prevent_cse=False)(
+    scale, x, alpha, k, beta, *live
+  )
+  y = xs * p
+  # The same y (c is NaN only where y is NaN), computed from the rounded c,
+  # so that XLA writes y and c in one kernel rather than reading x twice.
+  stored = scale.astype(y.dtype)
+  y = jnp.where(jnp.isnan(stored), y + stored, y)
+  return rounding.round_to_bfloat16(y), dy
+
+
 def _fused_jvp(spec: Spec, present, x, alpha, k, beta, *live):
   """The GPU and TPU rule: the tangent recomputes everything from ``x``.
 
-  ``spec.rule`` is ``'fused_rsqrt'`` for the CUDA form (``_keeps_rsqrt``).
+  ``spec.rule`` is ``'fused_rsqrt'`` for the CUDA form (``_keeps_rsqrt``,
+  ``_stores_scale``).
   """
   r = _rsqrt_of_s(spec, x, alpha, k, clip=True)
+  if _stores_scale(spec):
+    return _stored_scale_jvp(spec, present, r, x, alpha, k, beta, *live)
   form = spec.fused_rule_form
   keep = _keeps_rsqrt(spec)
 
