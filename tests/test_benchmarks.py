@@ -232,3 +232,35 @@ def test_extend_times_only_what_is_imprecise():
   assert timing.unsettled(figures, samples, 0.1, max_rounds=12) == []
   # No time: no round, whatever is unsettled.
   assert timing.extend([], figures, samples, 0.1, 99, budget_s=0.0) == 0
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+def test_every_step_normalizes_in_its_inputs_dtype(monkeypatch, dtype):
+  """Each training step's LRN sees the step's dtype, modules' steps included.
+
+  A bfloat16 step whose layer widened to float32 (a float32 parameter
+  meeting a bfloat16 input) would time float32 under a bfloat16 label.
+  """
+  from benchmarks.lrn_bench import programs
+  from flax_lrn._core import lrn_formula
+
+  seen: list[jnp.dtype] = []
+  original = lrn_formula.normalize
+
+  def spy(spec, x, *args):
+    seen.append(jnp.dtype(x.dtype))
+    return original(spec, x, *args)
+
+  monkeypatch.setattr(lrn_formula, "normalize", spy)
+  x = jnp.ones((2, 7, 7, 8), dtype)
+  w, w2 = programs.step_weights(jax.random.key(0), x.shape[-1], dtype)
+  steps = {
+    name: fn
+    for name, (fn, signature) in programs.programs("across").items()
+    if signature == "wwx" and not name.endswith("_base")
+  }
+  assert {"step_pool", "step_linen", "step_nnx"} <= set(steps)
+  for name, fn in steps.items():
+    seen.clear()
+    jax.eval_shape(fn, w, w2, x)
+    assert seen and set(seen) == {jnp.dtype(dtype)}, (name, seen)

@@ -413,3 +413,25 @@ def test_cuda_bfloat16_rule_rounds_only_the_window_term():
   assert np.all(np.abs(dx - want) <= bound)
   # The window term is rounded: the bound without it does not hold.
   assert np.any(np.abs(dx - want) > unit * np.abs(want) * (1 + 4 * unit))
+
+
+def test_bfloat16_rules_agree_to_second_order():
+  """Hessian-vector products in bfloat16 agree between the rules.
+
+  The CUDA rule rounds ``y`` and ``y / s`` in integer arithmetic, whose
+  derivative is the conversion's, not 0: without it the Hessian of a loss
+  of ``y`` would lose every term through the rounded arrays.
+  """
+  x, v = _inputs((2, 4, 16), np.float32, seed=1)
+  xn, vn = x.astype(jnp.bfloat16), v.astype(jnp.bfloat16)
+
+  def hvp(rule):
+    def loss(u):
+      return jnp.sum(jnp.square(_lrn(u, 2, 2, rule).astype(jnp.float32)))
+
+    return np.asarray(jax.jvp(jax.grad(loss), (xn,), (vn,))[1], np.float32)
+
+  want = hvp("isolated")
+  for rule in RULES[1:]:
+    got = hvp(rule)
+    np.testing.assert_allclose(got, want, atol=2**-6 * np.abs(want).max())

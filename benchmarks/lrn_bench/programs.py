@@ -184,9 +184,17 @@ class NnxBlock(nnx.Module):
   """``Linear -> relu -> LRN`` as an NNX model, or without the LRN."""
 
   def __init__(
-    self, features: int, use_lrn: bool, mode: str, rngs, implementation=None
+    self,
+    features: int,
+    use_lrn: bool,
+    mode: str,
+    rngs,
+    implementation=None,
+    param_dtype=jnp.float32,
   ):
-    self.dense = nnx.Linear(features, features, use_bias=False, rngs=rngs)
+    self.dense = nnx.Linear(
+      features, features, use_bias=False, param_dtype=param_dtype, rngs=rngs
+    )
     kwargs = config.lrn_kwargs(mode, implementation)
     self.norm = flax_lrn.nnx.LRN(**kwargs) if use_lrn else None
 
@@ -202,7 +210,11 @@ def nnx_step(
 
   def run(w, w2, x):
     del w2
-    model = NnxBlock(w.shape[-1], use_lrn, mode, nnx.Rngs(0), implementation)
+    # The kernel takes w's dtype: assigned into a float32 kernel, a bfloat16
+    # w would be widened, and the layer would run in float32.
+    model = NnxBlock(
+      w.shape[-1], use_lrn, mode, nnx.Rngs(0), implementation, w.dtype
+    )
     model.dense.kernel[...] = w
     optimizer = nnx.Optimizer(model, optax.sgd(LEARNING_RATE), wrt=nnx.Param)
     grads = nnx.grad(lambda m: _mean_square(m(x)))(model)

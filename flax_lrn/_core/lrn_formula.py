@@ -383,8 +383,8 @@ def _stored_scale_jvp(spec: Spec, present, r, x, alpha, k, beta, *live):
   pass stores ``c`` rounded to bfloat16, and the backward pass recomputes
   ``s`` from ``x`` at the centre, so that it reads two bfloat16 arrays
   (``c`` and ``x``) and no float32 one. Only the window term of ``dx``
-  reads the rounded ``c``: it carries one more bfloat16 rounding (relative
-  ``2 ** -9`` of that term), the rest of ``dx`` and ``y`` are as in float32.
+  reads the rounded ``c``: it carries one more bfloat16 rounding (at most
+  ``2 ** -8`` of that term), the rest of ``dx`` and ``y`` are as in float32.
   """
   form = spec.fused_rule_form
   xs = x.astype(spec.compute_dtype)

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from jax import lax
 
 
+@jax.custom_jvp
 def round_to_bfloat16(y: jax.Array) -> jax.Array:
   """``y.astype(jnp.bfloat16)`` for float32 ``y``, in integer arithmetic.
 
@@ -32,6 +33,10 @@ def round_to_bfloat16(y: jax.Array) -> jax.Array:
     >>> from flax_lrn._core.rounding import round_to_bfloat16
     >>> round_to_bfloat16(jnp.float32(1.00390625))  # a tie: to even
     Array(1, dtype=bfloat16)
+
+  Its derivative is the conversion's (the identity, rounded), not the 0 of
+  integer arithmetic, so that what it rounds keeps its derivatives to every
+  order.
   """
   bits = lax.bitcast_convert_type(y, jnp.uint32)
   high = lax.shift_right_logical(bits, jnp.uint32(16))
@@ -44,3 +49,9 @@ def round_to_bfloat16(y: jax.Array) -> jax.Array:
   # loop as a whole array of its own.
   rounded = jnp.where(jnp.isnan(y), high | jnp.uint32(0x40), rounded)
   return lax.bitcast_convert_type(rounded.astype(jnp.uint16), jnp.bfloat16)
+
+
+@round_to_bfloat16.defjvp
+def _round_to_bfloat16_jvp(primals, tangents):
+  (y,), (dy,) = primals, tangents
+  return round_to_bfloat16(y), dy.astype(jnp.bfloat16)
