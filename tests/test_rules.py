@@ -386,22 +386,25 @@ def test_cuda_rule_rounds_bfloat16_in_integers(dtype):
       assert found == expected, (f.__name__, platform, dtype)
 
 
-def test_cuda_bfloat16_rule_rounds_only_the_window_term():
+@pytest.mark.parametrize("x64", [False, True])
+def test_cuda_bfloat16_rule_rounds_only_the_window_term(x64):
   """In bfloat16 the CUDA rule stores ``y / s`` rounded, for ``dx`` only.
 
   ``y`` keeps the conversion's bits (as every rule's, tested above); ``dx``
-  carries one
-  bfloat16 rounding of each ``y / s`` inside the window term and one of the
-  result, and nothing else: every element is within that bound of the
-  float64 gradient of the same bfloat16 inputs, with ``alpha = 1`` so that
-  the window term is as large as the rest.
+  carries one bfloat16 rounding of each ``y / s`` inside the window term
+  and one of the result, and nothing else: every element is within that
+  bound of the float64 gradient of the same bfloat16 inputs, with
+  ``alpha = 1`` so that the window term is as large as the rest.
   """
   x, g = _inputs((3, 5, 4, 16), np.float32, seed=7)
   xn, gn = (x * 2).astype(jnp.bfloat16), g.astype(jnp.bfloat16)
-  _, pullback = jax.jit(
-    lambda v: jax.vjp(lambda u: _lrn(u, 2, 2, "fused_rsqrt"), v)
-  )(xn)
-  dx = np.asarray(pullback(gn)[0], np.float64)
+  with jax.enable_x64(x64), jax.numpy_dtype_promotion("strict"):
+    _, pullback = jax.jit(
+      lambda v: jax.vjp(lambda u: _lrn(u, 2, 2, "fused_rsqrt"), v)
+    )(xn)
+    dx = pullback(gn)[0]
+  assert dx.dtype == jnp.bfloat16
+  dx = np.asarray(dx, np.float64)
   x64, g64 = np.asarray(xn, np.float64), np.asarray(gn, np.float64)
   want = reference.lrn_vjp(x64, g64, 2, 2, ALPHA, K, BETA)
   s = K + ALPHA * reference.window_sum(x64 * x64, (3,), 2, 2)
@@ -415,7 +418,8 @@ def test_cuda_bfloat16_rule_rounds_only_the_window_term():
   assert np.any(np.abs(dx - want) > unit * np.abs(want) * (1 + 4 * unit))
 
 
-def test_bfloat16_rules_agree_to_second_order():
+@pytest.mark.parametrize("x64", [False, True])
+def test_bfloat16_rules_agree_to_second_order(x64):
   """Hessian-vector products in bfloat16 agree between the rules.
 
   The CUDA rule rounds ``y`` and ``y / s`` in integer arithmetic, whose
@@ -429,7 +433,9 @@ def test_bfloat16_rules_agree_to_second_order():
     def loss(u):
       return jnp.sum(jnp.square(_lrn(u, 2, 2, rule).astype(jnp.float32)))
 
-    return np.asarray(jax.jvp(jax.grad(loss), (xn,), (vn,))[1], np.float32)
+    with jax.enable_x64(x64), jax.numpy_dtype_promotion("strict"):
+      hv = jax.jvp(jax.grad(loss), (xn,), (vn,))[1]
+    return np.asarray(hv, np.float32)
 
   want = hvp("isolated")
   for rule in RULES[1:]:

@@ -411,7 +411,7 @@ def _stored_scale_jvp(spec: Spec, present, r, x, alpha, k, beta, *live):
   # so that XLA writes y and c in one kernel rather than reading x twice.
   stored = scale.astype(y.dtype)
   y = jnp.where(jnp.isnan(stored), y + stored, y)
-  return rounding.round_to_bfloat16(y), dy
+  return _in_out_dtype(spec, y), dy
 
 
 def _fused_jvp(spec: Spec, present, x, alpha, k, beta, *live):
